@@ -1,0 +1,9 @@
+# Sourced by the project's scripts: one place for the environment the
+# controller commands need.
+ALOHA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ALOHA_ROOT
+export CONTAINERS_CONF="$ALOHA_ROOT/tests/images/containers.conf"
+export PATH="$ALOHA_ROOT/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$ALOHA_ROOT/ansible.cfg"
+# Image names are project-specific so parallel projects do not collide.
+export ALOHA_IMAGE_PREFIX="localhost/aloha-email-test"
