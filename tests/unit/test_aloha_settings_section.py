@@ -1,0 +1,166 @@
+"""Tests of the settings.py section rewriter, on the pure function and
+through Ansible itself."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "roles/aloha_email/library"))
+import aloha_settings_section as mod  # noqa: E402
+
+TITLE = "Outgoing email (SMTP) settings."
+MANAGED = ["EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_HOST_USER"]
+SEED = '''# Aloha settings.
+################
+## Mandatory settings.
+##
+aloha_ADMINISTRATOR = "support@aloha.test"
+EXTERNAL_HOST = "chat.aloha.test"
+
+################
+## Outgoing email (SMTP) settings.
+##
+## EMAIL_HOST and EMAIL_HOST_USER are generally required.
+# EMAIL_HOST = "smtp.example.com"
+# EMAIL_HOST_USER = ""
+EMAIL_TIMEOUT_NOTE = "operator line"  # kept
+
+################
+## Email gateway integration.
+##
+# EMAIL_GATEWAY_PATTERN = ""
+
+################
+## Authentication settings.
+##
+AUTHENTICATION_BACKENDS = (
+    "aloha.backends.EmailAuthBackend",
+)
+EMAIL_PORT = 25  # an operator override, later in the file
+RATE_LIMITING = True
+'''
+SECTION = '''################
+## Outgoing email (SMTP) settings.
+##
+## Managed.
+
+EMAIL_HOST = "smtp.aloha.test"
+EMAIL_PORT = 587
+EMAIL_USE_TLS = True
+'''
+
+
+def run(text, content=SECTION, managed=MANAGED):
+    return mod.rewrite(text, "settings.py", TITLE, content, managed,
+                       ["EMAIL_HOST_PASSWORD"], "Mandatory settings.")
+
+
+def exec_settings(text):
+    scope = {}
+    exec(compile(text, "settings.py", "exec"), scope)
+    return scope
+
+
+def test_replaces_only_the_section_and_keeps_the_rest():
+    new, disabled = run(SEED)
+    assert disabled == [27]
+    before, after = SEED.split("################\n## Email gateway")
+    assert new.startswith(SEED.split("################\n## Outgoing")[0])
+    assert "################\n## Email gateway" + after.replace(
+        "EMAIL_PORT = 25  # an operator override, later in the file\n",
+        mod.DISABLED_NOTE.format(name="EMAIL_PORT", title=TITLE[:-1]) + "\n"
+        "# EMAIL_PORT = 25  # an operator override, later in the file\n") in new
+    scope = exec_settings(new)
+    assert scope["EMAIL_PORT"] == 587
+    assert scope["EMAIL_HOST"] == "smtp.aloha.test"
+    # The operator's own statement in the section survives.
+    assert scope["EMAIL_TIMEOUT_NOTE"] == "operator line"
+    assert '# EMAIL_HOST = "smtp.example.com"' not in new
+
+
+def test_second_run_changes_nothing():
+    new, _ = run(SEED)
+    again, disabled = run(new)
+    assert again == new
+    assert disabled == []
+
+
+def test_missing_section_goes_after_mandatory_settings():
+    text = SEED.replace(SEED[SEED.index("################\n## Outgoing"):SEED.index("################\n## Email gateway")], "")
+    new, _ = run(text)
+    assert new.index("## Mandatory settings.") < new.index("## Outgoing email") < new.index("## Email gateway")
+    assert run(new)[0] == new
+
+
+def test_file_without_sections_gets_it_at_the_end():
+    new, _ = run("FOO = 1\n")
+    assert new.startswith("FOO = 1\n\n################\n## Outgoing email")
+    assert exec_settings(new)["EMAIL_PORT"] == 587
+
+
+def test_multiline_override_is_fully_commented_out():
+    text = SEED + 'EMAIL_HOST = (\n    "other.example.com"\n)\n'
+    new, _ = run(text)
+    assert exec_settings(new)["EMAIL_HOST"] == "smtp.aloha.test"
+    assert '#     "other.example.com"' in new
+
+
+def test_refuses_a_password_in_settings():
+    with pytest.raises(mod.SettingsError, match="EMAIL_HOST_PASSWORD on line 29.*aloha_email_password"):
+        run(SEED + 'EMAIL_HOST_PASSWORD = "abcd1234"\n')
+
+
+def test_refuses_a_syntax_error():
+    with pytest.raises(mod.SettingsError, match="syntax error at line 2"):
+        run("A = 1\nB = (\n")
+
+
+def test_refuses_content_that_does_not_compile():
+    with pytest.raises(mod.SettingsError, match="would not compile"):
+        run(SEED, content=SECTION + 'EMAIL_HOST_USER = "x\n')
+
+
+def test_reports_literal_settings():
+    import ast
+    found = mod.literal_settings(ast.parse(SEED), ["aloha_ADMINISTRATOR", "EXTERNAL_HOST"])
+    assert found == {"aloha_ADMINISTRATOR": "support@aloha.test", "EXTERNAL_HOST": "chat.aloha.test"}
+
+
+def ansible_module(tmp_path, args, check=False, diff=False):
+    cmd = ["ansible", "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
+    cmd += ["--check"] * check + ["--diff"] * diff
+    env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
+               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = json.loads(proc.stdout)
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_module_check_mode_writes_nothing_and_real_run_is_atomic(tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_text(SEED)
+    path.chmod(0o600)
+    args = dict(path=str(path), content=SECTION, managed_names=MANAGED, mode="0644")
+    res = ansible_module(tmp_path, args, check=True, diff=True)
+    assert res["changed"] is True
+    assert path.read_text() == SEED
+    assert "EMAIL_PORT = 587" in res["diff"]["after"]
+    res = ansible_module(tmp_path, args)
+    assert res["changed"] is True and res["disabled"] == [27]
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert exec_settings(path.read_text())["EMAIL_PORT"] == 587
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".settings")] == []
+    res = ansible_module(tmp_path, args)
+    assert res["changed"] is False
+
+
+def test_module_fails_on_missing_file(tmp_path):
+    res = ansible_module(tmp_path, dict(path=str(tmp_path / "nope.py"), content=SECTION, managed_names=MANAGED))
+    assert res["failed"] is True
+    assert "does not exist" in res["msg"] and "aloha_email_config_dir" in res["msg"]
