@@ -1,0 +1,42 @@
+"""Switching the same hosts to port 465 with SSL sends both emails over TLS
+from the first byte, and touches only the section."""
+
+import pytest
+
+from alohatest import clear_messages, host, host_names, messages, messages_for, run_role, section
+
+ALOHA = host_names("aloha")
+SSL_VARS = {"aloha_email_port": 465, "aloha_email_use_ssl": True, "aloha_email_use_tls": False}
+
+
+@pytest.fixture(scope="module")
+def switched():
+    clear_messages()
+    before = {n: host(n).file("/etc/aloha/settings.py").content_string for n in ALOHA}
+    proc = run_role("aloha", SSL_VARS)
+    assert proc.returncode == 0, proc.stdout
+    return before, proc
+
+
+def test_run_reports_the_change_and_verification(switched):
+    _, proc = switched
+    assert "Restart the Aloha server." in proc.stdout
+    assert proc.stdout.count("Send Aloha's two test emails") >= 1
+
+
+@pytest.mark.parametrize("name", ALOHA)
+def test_section_now_uses_ssl_on_465(name, switched):
+    before, _ = switched
+    now = host(name).file("/etc/aloha/settings.py").content_string
+    lines, rest = section(now)
+    assert "EMAIL_PORT = 465" in lines and "EMAIL_USE_SSL = True" in lines
+    assert not any(ln.startswith("EMAIL_USE_TLS") for ln in lines)
+    assert rest == section(before[name])[1]
+
+
+@pytest.mark.parametrize("name", ALOHA)
+def test_both_emails_went_over_implicit_tls(name, switched):
+    msgs = messages_for(messages(), name)
+    assert len(msgs) == 2
+    for m in msgs:
+        assert (m["port"], m["tls"], m["auth_user"]) == (465, True, "aloha@aloha.test")

@@ -1,0 +1,78 @@
+"""A wrong password, a refused sender and a blocked port each fail the run
+with the matching troubleshooting cause, and never show the secret. Bad
+input is refused before the host changes."""
+
+import json
+
+import pytest
+
+from alohatest import host, host_names, password_forms, run_role, smtp_host
+
+TARGET = host_names("aloha")[0]
+CONFIG = "/etc/aloha-test-smtp/config.json"
+
+
+def restore():
+    """Put the vault's working configuration back for the next test."""
+    proc = run_role(TARGET, {})
+    assert proc.returncode == 0, proc.stdout
+
+
+def checksums(name):
+    h = host(name)
+    return h.check_output("sha256sum /etc/aloha/settings.py /etc/aloha/aloha-secrets.conf")
+
+
+def test_wrong_password_fails_with_auth_cause_and_no_secret():
+    wrong = "Wr0ng%pass#;word"
+    proc = run_role(TARGET, {"aloha_email_password": wrong, "aloha_email_verify_force": True}, verbosity=2)
+    assert proc.returncode != 0
+    assert "send_test_email failed (auth_refused)" in proc.stdout
+    assert "aloha_email_password" in proc.stdout
+    for form in password_forms(wrong):
+        assert form not in proc.stdout
+    restore()
+
+
+@pytest.fixture
+def no_tokenized_senders():
+    smtp = smtp_host()
+    original = smtp.file(CONFIG).content_string
+    config = json.loads(original)
+    config["allowed_senders"] = [s for s in config["allowed_senders"] if "noreply-" not in s]
+    smtp.check_output("printf '%%s' %s > %s" % (json.dumps(json.dumps(config)), CONFIG))
+    yield
+    smtp.check_output("printf '%%s' %s > %s" % (json.dumps(original), CONFIG))
+
+
+def test_refused_tokenized_sender_points_to_add_tokens(no_tokenized_senders):
+    proc = run_role(TARGET, {"aloha_email_verify_force": True})
+    assert proc.returncode != 0
+    assert "send_test_email failed (sender_refused)" in proc.stdout
+    assert "aloha_email_add_tokens_to_noreply_address: false" in proc.stdout
+    # The how-to's fix works: a fixed noreply@ sender is accepted.
+    proc = run_role(TARGET, {"aloha_email_add_tokens_to_noreply_address": False})
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_blocked_port_fails_with_firewall_cause():
+    proc = run_role(TARGET, {"aloha_email_port": 2587})
+    assert proc.returncode != 0
+    assert "send_test_email failed (port_blocked)" in proc.stdout
+    assert "2587" in proc.stdout
+    restore()
+
+
+@pytest.mark.parametrize("extra, variable", [
+    ({"aloha_email_port": 465, "aloha_email_use_tls": True}, "aloha_email_use_ssl: true"),
+    ({"aloha_email_use_ssl": True, "aloha_email_use_tls": True}, "aloha_email_use_tls and aloha_email_use_ssl"),
+    ({"aloha_email_password": ""}, "aloha_email_password"),
+    ({"aloha_email_tokenized_noreply_address": "noreply@aloha.test"}, "aloha_email_tokenized_noreply_address"),
+    ({"aloha_email_password": " padded"}, "aloha_email_password"),
+])
+def test_bad_input_fails_before_any_change(extra, variable):
+    before = checksums(TARGET)
+    proc = run_role(TARGET, extra)
+    assert proc.returncode != 0
+    assert variable in proc.stdout
+    assert checksums(TARGET) == before
