@@ -1,0 +1,463 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) the aloha_email role authors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: aloha_secret
+short_description: Set one key in Aloha's secrets file
+description:
+  - Sets or removes one key in the C([secrets]) section of
+    C(/etc/aloha/aloha-secrets.conf), the INI file that Aloha reads with
+    Python's C(configparser.RawConfigParser).
+  - Edits the file line by line; every other line (other secrets, comments,
+    blank lines, other sections) is kept byte for byte.
+  - Before replacing the file, re-reads the new content with
+    C(RawConfigParser) and checks that the value round-trips exactly and that
+    no other value changed.
+  - Never makes backups, because a backup would be another copy of the
+    secrets.
+  - The diff masks every secret value in the file.
+version_added: "1.0.0"
+options:
+  path:
+    description: Path of the secrets file.
+    type: path
+    required: true
+  key:
+    description: Key in the C([secrets]) section, matched case-insensitively.
+    type: str
+    default: email_password
+  value:
+    description:
+      - Value to store. Required when O(state=present).
+      - Refused when empty, with leading or trailing whitespace, with control
+        characters (newline, carriage return, tab...), or non-ASCII.
+    type: str
+  state:
+    description: Whether the key should be present or absent.
+    type: str
+    choices: [present, absent]
+    default: present
+  create:
+    description:
+      - Create a missing file as C([secrets]) plus the key line.
+      - When false, a missing file is an error for O(state=present).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - files
+notes:
+  - Supports check mode and diff mode.
+  - A duplicate key or a missing C([secrets]) header makes Aloha refuse to
+    start; the module fails on such a file instead of guessing.
+author:
+  - aloha_email role authors
+"""
+
+EXAMPLES = r"""
+- name: Store the SMTP password
+  aloha_secret:
+    path: /etc/aloha/aloha-secrets.conf
+    key: email_password
+    value: "{{ aloha_email_password }}"
+    owner: aloha
+    group: aloha
+    mode: "0640"
+  no_log: true
+
+- name: Remove the SMTP password
+  aloha_secret:
+    path: /etc/aloha/aloha-secrets.conf
+    state: absent
+"""
+
+RETURN = r"""
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: email_password updated in /etc/aloha/aloha-secrets.conf
+diff:
+  description: Before and after content with every secret value masked.
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: "[secrets]\nsecret_key = ********\nemail_password = ********\n"
+    after: "[secrets]\nsecret_key = ********\nemail_password = ******** (changed)\n"
+"""
+
+import configparser
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+MASK = "********"
+SECTION = "secrets"
+
+# The same patterns RawConfigParser uses (default delimiters, no inline
+# comments, no valueless options): the edit must see the file as Aloha does.
+SECTCRE = re.compile(r"\[(?P<header>.+)\]")
+OPTCRE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
+NONSPACECRE = re.compile(r"\S")
+
+
+class SecretsFileError(Exception):
+    pass
+
+
+class Entry(object):
+    """One option of the file: its line, its continuation lines, where its
+    value starts on the option line and its parsed value."""
+
+    def __init__(self, section, name, line_index, value_offset):
+        self.section = section
+        self.name = name
+        self.line_index = line_index
+        self.value_offset = value_offset
+        self.continuations = []
+        self.values = []
+
+    @property
+    def value(self):
+        return "\n".join(self.values).rstrip()
+
+
+def split_lines(text):
+    """Lines with their endings; "".join(result) == text.
+
+    Split on "\n" only: str.splitlines() would also split on form feeds
+    and other characters that configparser keeps inside a line.
+    """
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def strip_eol(line):
+    return line.rstrip("\r\n")
+
+
+def parse(lines):
+    """Mirror RawConfigParser._read on our lines.
+
+    Returns (headers, entries): headers as (line_index, section name),
+    entries as Entry. Lines before any header are recorded in headers as
+    missing (a None section) only through the absence of a header.
+    """
+    headers = []
+    entries = []
+    section = None
+    current = None
+    indent_level = 0
+    for index, raw in enumerate(lines):
+        line = strip_eol(raw)
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            # Blank and comment lines never end a multi-line value.
+            if not stripped and current is not None:
+                current.values.append("")
+            continue
+        first = NONSPACECRE.search(line)
+        cur_indent = first.start() if first else 0
+        if current is not None and section is not None and cur_indent > indent_level:
+            current.continuations.append(index)
+            current.values.append(stripped)
+            continue
+        indent_level = cur_indent
+        header = SECTCRE.match(stripped)
+        if header:
+            section = header.group("header")
+            headers.append((index, section))
+            current = None
+            continue
+        if section is None:
+            raise SecretsFileError("missing_header")
+        option = OPTCRE.match(stripped)
+        if not option or not option.group("option"):
+            raise SecretsFileError("line %d is neither a comment, a section "
+                                   "header nor a 'key = value' line" % (index + 1))
+        # Offset of the value in the unstripped line, to keep the original
+        # indentation, key spelling and delimiter when replacing it.
+        value_offset = len(line) - len(line.lstrip()) + option.start("value")
+        current = Entry(section, option.group("option").rstrip().lower(),
+                        index, value_offset)
+        current.values.append(option.group("value").strip())
+        entries.append(current)
+    return headers, entries
+
+
+def read_config(path):
+    parser = configparser.RawConfigParser()
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        parser.read_file(handle)
+    return parser
+
+
+def config_values(parser):
+    return {(section, key): value
+            for section in parser.sections()
+            for key, value in parser.items(section, raw=True)}
+
+
+def describe_parse_error(exc):
+    # configparser messages quote whole lines, which may hold secrets.
+    lineno = getattr(exc, "lineno", None)
+    if lineno is None and getattr(exc, "errors", None):
+        lineno = exc.errors[0][0]
+    return "%s%s" % (type(exc).__name__, " at line %s" % lineno if lineno else "")
+
+
+def value_problem(value, key):
+    """Why Aloha could not use value, or None. Never quotes the value."""
+    name = "aloha_email_password" if key == "email_password" else "the value for %r" % key
+    if value is None or value == "":
+        return "%s is empty; set it (in the vault) to the SMTP password." % name
+    if value != value.strip():
+        return ("%s begins or ends with whitespace, which Aloha's "
+                "RawConfigParser strips; remove it (and from the password at "
+                "the SMTP provider if it really has such a character)." % name)
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return ("%s contains a newline, carriage return or other control "
+                "character, which cannot be stored on one line of the secrets "
+                "file; set a password without control characters." % name)
+    if any(ord(char) > 127 for char in value):
+        return ("%s contains a non-ASCII character; Aloha's SMTP client sends "
+                "the login as ASCII, so it could never authenticate. Choose an "
+                "ASCII-only password at the SMTP provider and store that." % name)
+    return None
+
+
+def masked(lines, entries, changed_entry=None):
+    """The file with every value masked, for the diff."""
+    out = list(lines)
+    for entry in entries:
+        raw = lines[entry.line_index]
+        line = strip_eol(raw)
+        eol = raw[len(line):]
+        shown = MASK if entry.value else ""
+        if entry is changed_entry:
+            shown = MASK + " (changed)"
+        out[entry.line_index] = line[:entry.value_offset] + shown + eol
+        for index in entry.continuations:
+            cont = strip_eol(lines[index])
+            out[index] = cont[:len(cont) - len(cont.lstrip())] + MASK + lines[index][len(cont):]
+    return "".join(out)
+
+
+def compute(text, key, value, state, path):
+    """Return (new_text, action, masked_before, masked_after).
+
+    new_text is None when nothing changes.
+    """
+    lines = split_lines(text)
+    try:
+        headers, entries = parse(lines)
+    except SecretsFileError as exc:
+        if str(exc) == "missing_header":
+            raise SecretsFileError(
+                "%s has lines before any section header and no [secrets] "
+                "header above them; Aloha cannot read it. Add a line "
+                "'[secrets]' at the top of the file." % path)
+        raise SecretsFileError("%s: %s" % (path, exc))
+    secrets_headers = [index for index, name in headers if name == SECTION]
+    if not secrets_headers:
+        raise SecretsFileError(
+            "%s has no [secrets] header; Aloha reads its secrets only from "
+            "the [secrets] section. Add a line '[secrets]' above the "
+            "secrets (at the top of the file)." % path)
+    if len(secrets_headers) > 1:
+        raise SecretsFileError(
+            "%s has %d [secrets] headers; Aloha refuses to start with a "
+            "duplicate section. Merge them by hand." % (path, len(secrets_headers)))
+    matches = [entry for entry in entries
+               if entry.section == SECTION and entry.name == key.lower()]
+    if len(matches) > 1:
+        raise SecretsFileError(
+            "%s has %d %r entries in [secrets]; Aloha refuses to start with a "
+            "duplicate key. Remove the extra line(s) by hand."
+            % (path, len(matches), key))
+
+    before = masked(lines, entries)
+    new_lines = list(lines)
+    if state == "absent":
+        if not matches:
+            return None, "absent", before, before
+        entry = matches[0]
+        drop = set([entry.line_index] + entry.continuations)
+        new_lines = [line for index, line in enumerate(lines) if index not in drop]
+        _, after_entries = parse(new_lines)
+        return "".join(new_lines), "removed", before, masked(new_lines, after_entries)
+
+    eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    if matches:
+        entry = matches[0]
+        if entry.value == value and not entry.continuations:
+            return None, "unchanged", before, before
+        raw = lines[entry.line_index]
+        line = strip_eol(raw)
+        new_lines[entry.line_index] = line[:entry.value_offset] + value + (raw[len(line):] or eol)
+        for index in reversed(entry.continuations):
+            del new_lines[index]
+        action = "updated"
+    else:
+        # After the last non-blank line of the section (the section runs to
+        # the next header), so the key lands next to the other secrets.
+        start = secrets_headers[0]
+        following = [index for index, _ in headers if index > start]
+        end = following[0] if following else len(lines)
+        last = start
+        for index in range(start, end):
+            if strip_eol(lines[index]).strip():
+                last = index
+        if not new_lines[last].endswith("\n"):
+            new_lines[last] += eol
+        # No indentation: an indented line would continue the previous value.
+        new_lines.insert(last + 1, "%s = %s%s" % (key, value, eol))
+        action = "added"
+    new_text = "".join(new_lines)
+    _, after_entries = parse(split_lines(new_text))
+    changed = [e for e in after_entries if e.section == SECTION and e.name == key.lower()]
+    after = masked(split_lines(new_text), after_entries, changed_entry=changed[0])
+    return new_text, action, before, after
+
+
+def verify(tmp_path, original_values, key, value, state):
+    """Re-read the written file as Aloha does; returns an error or None."""
+    try:
+        parser = read_config(tmp_path)
+    except configparser.Error as exc:
+        return "the new file would not parse (%s)" % describe_parse_error(exc)
+    new_values = config_values(parser)
+    option = key.lower()
+    if state == "present":
+        if new_values.get((SECTION, option)) != value:
+            return "the value did not read back unchanged with RawConfigParser"
+    elif parser.has_option(SECTION, option):
+        return "%r still reads from [secrets] (is it set in [DEFAULT]?)" % key
+    for item, old in original_values.items():
+        if item != (SECTION, option) and new_values.get(item) != old:
+            return "another value (%s in [%s]) would change" % (item[1], item[0])
+    return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            key=dict(type="str", default="email_password", no_log=False),
+            value=dict(type="str", no_log=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            create=dict(type="bool", default=True),
+        ),
+        required_if=[("state", "present", ["value"])],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    key = module.params["key"]
+    value = module.params["value"]
+    state = module.params["state"]
+
+    if not key or key != key.strip() or any(c in key for c in "=:[]\r\n") \
+            or key.strip().startswith(("#", ";")):
+        module.fail_json(msg="key %r is not a valid RawConfigParser key" % key)
+    if state == "present":
+        problem = value_problem(value, key)
+        if problem:
+            module.fail_json(msg="Refusing to write %s to %s: %s" % (key, path, problem))
+
+    # Edit the file a symlink points to rather than replacing the link.
+    if os.path.islink(path):
+        path = os.path.realpath(path)
+
+    result = dict(changed=False, msg="")
+    exists = os.path.exists(path)
+    if exists and not os.path.isfile(path):
+        module.fail_json(msg="%s exists and is not a regular file" % path)
+
+    original_values = {}
+    if exists:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="surrogateescape")
+        try:
+            new_text, action, before, after = compute(text, key, value, state, path)
+        except SecretsFileError as exc:
+            module.fail_json(msg=to_native(exc))
+        try:
+            original_values = config_values(read_config(path))
+        except configparser.Error as exc:
+            module.fail_json(msg="%s does not parse as Aloha reads it (%s); fix "
+                                 "it by hand first." % (path, describe_parse_error(exc)))
+    elif state == "absent":
+        new_text, action, before, after = None, "absent", "", ""
+    elif not module.params["create"]:
+        module.fail_json(msg="%s does not exist (create=false)" % path)
+    else:
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            module.fail_json(msg="directory %s does not exist; is Aloha installed?"
+                                 % os.path.dirname(path))
+        new_text = "[%s]\n%s = %s\n" % (SECTION, key, value)
+        action = "created"
+        before = ""
+        after = "[%s]\n%s = %s (changed)\n" % (SECTION, key, MASK)
+
+    if new_text is not None:
+        result["changed"] = True
+        if not module.check_mode:
+            directory = os.path.dirname(path) or "."
+            # Same directory, so the rename is atomic; mkstemp makes it 0600.
+            fd, tmp_path = tempfile.mkstemp(prefix=".aloha-secret.", suffix=".tmp",
+                                            dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(new_text.encode("utf-8", errors="surrogateescape"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                problem = verify(tmp_path, original_values, key, value, state)
+                if problem:
+                    module.fail_json(msg="Not writing %s: %s. The file was left "
+                                         "unchanged." % (path, problem))
+                if exists:
+                    module.atomic_move(tmp_path, path)
+                else:
+                    # atomic_move gives a new file 0666 & ~umask: keep the
+                    # secret private until the requested mode is applied.
+                    old_umask = os.umask(0o077)
+                    try:
+                        module.atomic_move(tmp_path, path)
+                    finally:
+                        os.umask(old_umask)
+            finally:
+                if os.path.exists(tmp_path):
+                    os.unlink(tmp_path)
+
+    messages = {
+        "created": "%s created with %s",
+        "added": "%s: %s added",
+        "updated": "%s: %s updated",
+        "removed": "%s: %s removed",
+        "unchanged": "%s: %s already up to date",
+        "absent": "%s: %s already absent",
+    }
+    result["msg"] = messages[action] % (path, key)
+
+    # Ownership and mode; on a file that check mode did not create there is
+    # nothing to apply them to.
+    if os.path.exists(path):
+        file_args = module.load_file_common_arguments(module.params, path=path)
+        result["changed"] = module.set_fs_attributes_if_different(
+            file_args, result["changed"])
+
+    if module._diff:
+        result["diff"] = dict(before=before, after=after,
+                              before_header=path, after_header=path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

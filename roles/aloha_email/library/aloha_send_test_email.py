@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) the aloha_email role authors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: aloha_send_test_email
+short_description: Verify Aloha's outgoing email with manage.py send_test_email
+description:
+  - Runs C(<deploy_path>/manage.py send_test_email RECIPIENT...) as the Aloha
+    user, which sends two test emails (one from the administrator address,
+    one from the noreply address) through the configured SMTP server.
+  - The output is scrubbed of the SMTP user and password (plain and base64,
+    including the AUTH lines of the SMTP transcript) before it is returned.
+  - On failure, names the likely cause and the role variable(s) to change.
+  - Never reports a change, since sending a test email changes no
+    configuration.
+version_added: "1.0.0"
+options:
+  deploy_path:
+    description: Aloha deployment directory holding C(manage.py).
+    type: path
+    default: /home/aloha/deployments/current
+  user:
+    description:
+      - User to run the command as. When the module runs as root it uses
+        C(runuser -u USER); when it already runs as USER, it runs directly.
+    type: str
+    default: aloha
+  recipients:
+    description: Addresses to send the test emails to.
+    type: list
+    elements: str
+    required: true
+  secrets:
+    description:
+      - Values to scrub from the output, typically the SMTP password and the
+        SMTP user.
+    type: list
+    elements: str
+    default: []
+  port:
+    description: Configured SMTP port, only used to word failure messages.
+    type: int
+  use_tls:
+    description: Configured EMAIL_USE_TLS, only used to word failure messages.
+    type: bool
+  use_ssl:
+    description: Configured EMAIL_USE_SSL, only used to word failure messages.
+    type: bool
+notes:
+  - In check mode nothing is run.
+author:
+  - aloha_email role authors
+"""
+
+EXAMPLES = r"""
+- name: Send Aloha's test emails
+  aloha_send_test_email:
+    recipients:
+      - admin@example.com
+    secrets:
+      - "{{ aloha_email_password }}"
+      - "{{ aloha_email_host_user }}"
+    port: "{{ aloha_email_port }}"
+    use_tls: "{{ aloha_email_use_tls }}"
+    use_ssl: "{{ aloha_email_use_ssl }}"
+"""
+
+RETURN = r"""
+msg:
+  description: What happened; on failure the cause, the error and the fix.
+  returned: always
+  type: str
+  sample: Sent 2 test emails to admin@example.com
+stdout_lines:
+  description: Scrubbed standard output of send_test_email.
+  returned: when run
+  type: list
+  elements: str
+stderr_lines:
+  description: Scrubbed standard error of send_test_email.
+  returned: when run
+  type: list
+  elements: str
+rc:
+  description: Exit code of send_test_email.
+  returned: when run
+  type: int
+cause:
+  description:
+    - Failure cause, one of not_configured, starttls_on_ssl_port,
+      ssl_on_starttls_port, certificate_untrusted, auth_refused,
+      sender_refused, recipient_refused, connection_refused, port_blocked,
+      host_not_found, tls_and_ssl, non_ascii_password, disconnected, unknown.
+  returned: failure
+  type: str
+fix:
+  description: What to change, naming the role variables.
+  returned: failure
+  type: str
+cmd:
+  description: The command that was run.
+  returned: when run
+  type: list
+  elements: str
+"""
+
+import os
+import pwd
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.aloha_email_smtp import (
+    classify_failure,
+    failure_summary,
+    scrub,
+)
+
+
+def build_command(manage_py, recipients, user, euid=None, current_user=None):
+    """argv for send_test_email, through runuser when we are root and the
+    target user is someone else. Returns None when we can't switch user."""
+    euid = os.geteuid() if euid is None else euid
+    if current_user is None:
+        try:
+            current_user = pwd.getpwuid(euid).pw_name
+        except KeyError:
+            current_user = None
+    command = [manage_py, "send_test_email"] + list(recipients)
+    if current_user == user:
+        return command
+    if euid == 0:
+        # Aloha's manage.py refuses to run as root; runuser needs no
+        # password and no tty, unlike su/sudo.
+        return ["runuser", "-u", user, "--"] + command
+    return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            deploy_path=dict(type="path", default="/home/aloha/deployments/current"),
+            user=dict(type="str", default="aloha"),
+            recipients=dict(type="list", elements="str", required=True),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
+            port=dict(type="int"),
+            use_tls=dict(type="bool"),
+            use_ssl=dict(type="bool"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    recipients = [r for r in params["recipients"] if r]
+    if not recipients:
+        module.fail_json(msg="recipients is empty: give at least one address")
+
+    if module.check_mode:
+        module.exit_json(changed=False, skipped=True, msg="not run in check mode")
+
+    manage_py = os.path.join(params["deploy_path"], "manage.py")
+    if not os.path.isfile(manage_py):
+        module.fail_json(msg="%s not found: is Aloha deployed at deploy_path %s?"
+                             % (manage_py, params["deploy_path"]))
+
+    command = build_command(manage_py, recipients, params["user"])
+    if command is None:
+        module.fail_json(msg="must run as root (become: true) or as %s to run "
+                             "send_test_email" % params["user"])
+
+    rc, stdout, stderr = module.run_command(command, cwd=params["deploy_path"])
+    secrets = params["secrets"] or []
+    stdout = scrub(stdout, secrets)
+    stderr = scrub(stderr, secrets)
+    result = dict(
+        changed=False,
+        rc=rc,
+        cmd=command,
+        stdout_lines=stdout.splitlines(),
+        stderr_lines=stderr.splitlines(),
+    )
+    if rc == 0:
+        count = re.search(r"Successfully sent (\d+) emails?", stdout)
+        result["msg"] = "Sent %s test emails to %s" % (
+            count.group(1) if count else 2, ", ".join(recipients))
+        module.exit_json(**result)
+
+    output = stdout + "\n" + stderr
+    cause, fix = classify_failure(output, port=params["port"],
+                                  use_tls=params["use_tls"], use_ssl=params["use_ssl"])
+    result.update(cause=cause, fix=fix)
+    # Scrub again: the summary is cut from already scrubbed text, but this
+    # is the line people paste into tickets.
+    summary = scrub(failure_summary(output), secrets)
+    result["msg"] = "send_test_email failed (%s): %s. Fix: %s" % (
+        cause, summary.rstrip("."), fix)
+    module.fail_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) the aloha_email role authors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers shared by the aloha_email modules: scrubbing SMTP secrets out of
+text and mapping `manage.py send_test_email` failures to a cause and a fix.
+
+Pure functions, stdlib only: they run on the target under the system
+python3 (3.11 on Debian 12, 3.13 on Debian 13).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+MASK = "********"
+
+# smtplib's debug transcript prints every command as
+#   send: 'AUTH PLAIN AGFsb2hhAHNlY3JldA==\r\n'
+# (repr of a str; bytes for DATA), optionally prefixed by a timestamp at
+# debuglevel 2. Replies are "reply: b'334 ...'" / "reply: retcode (334); ...".
+_SEND_RE = re.compile(r"(send:\s*b?(['\"]))(.*?)((?:\\r\\n|\\n)?\2\s*)$")
+_REPLY_CODE_RE = re.compile(r"reply:\s*(?:b?['\"](\d{3})|retcode\s*\((\d{3})\))")
+_AUTH_ARG_RE = re.compile(r"(\bAUTH\s+[A-Za-z0-9_-]+\s+)([A-Za-z0-9+/]+=*|=)")
+# On a line the client sent, any case: that is the command itself.
+_SENT_AUTH_ARG_RE = re.compile(_AUTH_ARG_RE.pattern, re.IGNORECASE)
+# An EHLO reply lists mechanisms ("AUTH PLAIN LOGIN"): those are no secret.
+_MECHANISM_RE = re.compile(r"[A-Z][A-Z0-9_-]*")
+
+# Unpadded base64 of a very short value would match random words.
+_MIN_UNPADDED_B64 = 8
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def _encodings(value):
+    """Byte encodings smtplib or a traceback could have used for value."""
+    out = []
+    for codec in ("utf-8", "latin-1"):
+        try:
+            out.append(value.encode(codec))
+        except UnicodeEncodeError:
+            pass
+    return out
+
+
+def _secret_forms(secrets):
+    """Every string form of the secrets that may show up in output."""
+    values = []
+    for secret in secrets or ():
+        if secret is None:
+            continue
+        secret = str(secret)
+        if secret and secret not in values:
+            values.append(secret)
+
+    forms = set()
+
+    def add_b64(raw):
+        encoded = _b64(raw)
+        forms.add(encoded)
+        stripped = encoded.rstrip("=")
+        if len(stripped) >= _MIN_UNPADDED_B64:
+            forms.add(stripped)
+
+    for value in values:
+        forms.add(value)
+        # How Python prints the value inside a str or bytes repr (a
+        # traceback, a transcript line): quotes and backslashes escaped.
+        forms.add(repr(value)[1:-1])
+        forms.add(value.replace("\\", "\\\\").replace('"', '\\"'))
+        forms.add(value.replace("\\", "\\\\").replace("'", "\\'"))
+        for raw in _encodings(value):
+            forms.add(repr(raw)[2:-1])
+            add_b64(raw)
+            # AUTH PLAIN without a user part (authzid and authcid empty).
+            add_b64(b"\0\0" + raw)
+
+    # AUTH PLAIN sends base64("\0user\0password"); we do not know which
+    # secret is the user, so try every ordered pair.
+    for user in values:
+        for password in values:
+            if user == password:
+                continue
+            for user_raw in _encodings(user):
+                for pw_raw in _encodings(password):
+                    add_b64(b"\0" + user_raw + b"\0" + pw_raw)
+                    add_b64(user_raw + b"\0" + user_raw + b"\0" + pw_raw)
+    forms.discard("")
+    return sorted(forms, key=len, reverse=True)
+
+
+def _mask_send_line(line):
+    return _SEND_RE.sub(lambda m: m.group(1) + MASK + m.group(4), line, count=1)
+
+
+def _scrub_transcript(text):
+    """Mask AUTH arguments and the AUTH continuation lines (the base64 user
+    and password of AUTH LOGIN, CRAM-MD5 answers), whatever the values."""
+    lines = text.split("\n")
+    in_auth = False
+    for index, line in enumerate(lines):
+        is_send = _SEND_RE.search(line) is not None
+        if is_send:
+            if re.search(r"\bAUTH\s+[A-Za-z0-9_-]+", line, re.IGNORECASE):
+                lines[index] = _SENT_AUTH_ARG_RE.sub(
+                    lambda m: m.group(1) + MASK, line)
+                in_auth = True
+                continue
+            if in_auth:
+                # A line sent while the server is still asking (334) is an
+                # answer to the AUTH challenge: the user or the password.
+                lines[index] = _mask_send_line(line)
+            continue
+        reply = _REPLY_CODE_RE.search(line)
+        if reply:
+            code = reply.group(1) or reply.group(2)
+            if code != "334":
+                in_auth = False
+            continue
+
+        # Outside recognisable transcript lines, still mask an AUTH argument
+        # unless it is a mechanism name (EHLO capability lists).
+        def _outside(match):
+            if _MECHANISM_RE.fullmatch(match.group(2)):
+                return match.group(0)
+            return match.group(1) + MASK
+
+        lines[index] = _AUTH_ARG_RE.sub(_outside, line)
+    return "\n".join(lines)
+
+
+def scrub(text, secrets):
+    """Return text with the given secrets (passwords, the SMTP user) removed.
+
+    Masks the values as written, as Python reprs them, in base64 (alone and
+    as the AUTH PLAIN "\\0user\\0password" blob), and every AUTH argument or
+    AUTH continuation line of an smtplib debug transcript.
+    """
+    if text is None:
+        return text
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = _scrub_transcript(text)
+    # Raw occurrences anywhere, whatever the line looks like.
+    for form in _secret_forms(secrets):
+        text = text.replace(form, MASK)
+    return text
+
+
+# --- failure classification -------------------------------------------------
+
+_FAILED_RE = re.compile(r"^Failed to send mails:\s*(.*)$", re.MULTILINE)
+# str(SMTPSenderRefused) is "(550, b'5.7.1 ...', 'sender@example.com')".
+_SENDER_TUPLE_RE = re.compile(
+    r"\((?P<code>\d{3}),\s*b?(?P<q>['\"]).*?(?P=q),\s*'(?P<addr>[^']*)'\)")
+_MAIL_FROM_RE = re.compile(r"send:\s*b?['\"]mail FROM:<([^>]*)>", re.IGNORECASE)
+_RCPT_TO_RE = re.compile(r"send:\s*b?['\"]rcpt TO:<([^>]*)>", re.IGNORECASE)
+_EXC_LINE_RE = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Refused|Disconnected|"
+    r"timeout|gaierror|herror)\b(?::.*)?$")
+
+FIX_SECRETS = ("the password lives in /etc/aloha/aloha-secrets.conf as "
+               "email_password")
+
+
+def _port_text(port):
+    return "port %s" % port if port else "EMAIL_PORT (aloha_email_port)"
+
+
+def _last_reply_code_after(output, pattern):
+    """The SMTP reply code that followed the last command matching pattern
+    in a transcript, or None."""
+    last = None
+    for match in pattern.finditer(output):
+        last = match
+    if last is None:
+        return None, None
+    reply = _REPLY_CODE_RE.search(output, last.end())
+    return last.group(1), (reply.group(1) or reply.group(2)) if reply else None
+
+
+def _sender_refusal(output):
+    """(code, address) when the server refused MAIL FROM, else None."""
+    for match in _FAILED_RE.finditer(output):
+        tuple_match = _SENDER_TUPLE_RE.search(match.group(1))
+        if tuple_match and tuple_match.group("code")[0] in "45":
+            return tuple_match.group("code"), tuple_match.group("addr")
+    for line in output.splitlines():
+        if "SMTPSenderRefused" in line:
+            tuple_match = _SENDER_TUPLE_RE.search(line)
+            if tuple_match:
+                return tuple_match.group("code"), tuple_match.group("addr")
+    address, code = _last_reply_code_after(output, _MAIL_FROM_RE)
+    if code and code[0] in "45":
+        return code, address
+    if "SMTPSenderRefused" in output:
+        return None, None
+    return None
+
+
+def _recipient_refusal(output):
+    """Refused recipient addresses, or None."""
+    match = re.search(r"^Failed to send mails:\s*\{'([^']*)':\s*\(\d{3},", output,
+                      re.MULTILINE)
+    if match:
+        return [match.group(1)]
+    if "SMTPRecipientsRefused" in output:
+        return re.findall(r"'([^'@\s]+@[^']+)':\s*\(\d{3},", output) or ["?"]
+    address, code = _last_reply_code_after(output, _RCPT_TO_RE)
+    if code and code[0] in "45":
+        return [address]
+    return None
+
+
+def classify_failure(output, port=None, use_tls=None, use_ssl=None):
+    """Map the output of a failed send_test_email run to (cause, fix).
+
+    output: stdout and stderr together (tracebacks included). port, use_tls
+    and use_ssl are the configured values, used to word the fix.
+    """
+    text = output or ""
+    port_text = _port_text(port)
+
+    if "Outgoing email not yet configured" in text:
+        return ("not_configured",
+                "Aloha has no EMAIL_HOST: set aloha_email_host (and "
+                "aloha_email_port, aloha_email_host_user) so that "
+                "/etc/aloha/settings.py configures outgoing email.")
+
+    if ("mutually exclusive" in text and "EMAIL_USE_SSL" in text) or (
+            use_tls and use_ssl and "ValueError" in text):
+        return ("tls_and_ssl",
+                "aloha_email_use_tls and aloha_email_use_ssl are both true; "
+                "Django allows only one: use aloha_email_use_ssl: true with "
+                "aloha_email_port: 465, or aloha_email_use_tls: true with "
+                "aloha_email_port: 587.")
+
+    if "UnicodeEncodeError" in text:
+        return ("non_ascii_password",
+                "aloha_email_password (or aloha_email_host_user) contains a "
+                "non-ASCII character; Aloha's SMTP client sends the login as "
+                "ASCII, so it can never authenticate. Choose an ASCII-only "
+                "password at the SMTP provider and store it in the vault as "
+                "aloha_email_password.")
+
+    sender = _sender_refusal(text)
+    # 530 on MAIL FROM: the server wants a login and Aloha sent none (no
+    # SMTP user, or the user without a password).
+    if sender is not None and (sender[0] == "530" or re.search(
+            r"Failed to send mails:.*Authentication required", text, re.IGNORECASE)):
+        return ("auth_refused",
+                "the SMTP server requires a login but Aloha did not log in: "
+                "set aloha_email_host_user and aloha_email_password (%s)."
+                % FIX_SECRETS)
+
+    if "SMTPAuthenticationError" in text or re.search(
+            r"Failed to send mails:\s*\((?:535|534|454),", text) or (
+            sender is None and re.search(r"reply: retcode \(535\)", text)):
+        return ("auth_refused",
+                "the SMTP server refused the login: check "
+                "aloha_email_host_user and the vault password "
+                "aloha_email_password for typos; %s." % FIX_SECRETS)
+
+    if sender is not None:
+        address = sender[1] or ""
+        local = address.split("@", 1)[0].lower()
+        if local.startswith("noreply-"):
+            return ("sender_refused",
+                    "the SMTP provider refused the tokenized sender %s: Aloha "
+                    "sends confirmation emails from random noreply-<token>@ "
+                    "addresses. Allow the tokenized sender (noreply-*@ your "
+                    "domain) at the provider, or set "
+                    "aloha_email_add_tokens_to_noreply_address: false so they "
+                    "come from the fixed noreply address. Turning tokens off "
+                    "is generally safe unless you use the feature letting "
+                    "anyone with an email address in a certain domain create "
+                    "an account: the tokens protect against the "
+                    "helpdesk-software attack." % address)
+        return ("sender_refused",
+                "the SMTP provider refused the sender %s: allow this From "
+                "address at your SMTP provider (Aloha sends from "
+                "aloha_ADMINISTRATOR and NOREPLY_EMAIL_ADDRESS; the role sets "
+                "the latter with aloha_email_noreply_address)."
+                % (address or "address"))
+
+    recipients = _recipient_refusal(text)
+    if recipients is not None:
+        return ("recipient_refused",
+                "the SMTP server refused the recipient %s: check the test "
+                "recipient address (aloha_email_test_recipient) and that "
+                "the provider lets aloha_email_host_user send to them."
+                % ", ".join(recipients))
+
+    if "Connection unexpectedly closed: timed out" in text:
+        return ("starttls_on_ssl_port",
+                "no SMTP greeting within the timeout on %s: STARTTLS (or "
+                "plain SMTP) was spoken to a port that wants TLS from the "
+                "first byte, such as 465. Set aloha_email_port: 465 with "
+                "aloha_email_use_ssl: true and aloha_email_use_tls: false "
+                "(EMAIL_USE_SSL), or use port 587 with TLS "
+                "(aloha_email_use_tls: true)." % port_text)
+
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return ("certificate_untrusted",
+                "the SMTP server's certificate is not trusted by the Aloha "
+                "host (Aloha verifies it against the system CA store): set "
+                "aloha_email_host to the name the certificate is issued for, "
+                "or install the issuing CA on the Aloha host "
+                "(/usr/local/share/ca-certificates, update-ca-certificates).")
+
+    if re.search(r"WRONG_VERSION_NUMBER|wrong version number", text) or (
+            "SSLError" in text and re.search(
+                r"record layer failure|PACKET_LENGTH_TOO_LONG|"
+                r"UNEXPECTED_RECORD|unknown protocol", text)):
+        return ("ssl_on_starttls_port",
+                "TLS from the first byte (EMAIL_USE_SSL) was spoken to %s, "
+                "which talks plain SMTP and upgrades with STARTTLS. Set "
+                "aloha_email_use_ssl: false and aloha_email_use_tls: true "
+                "for port 587, or set aloha_email_port: 465 if the provider "
+                "offers SSL there." % port_text)
+
+    if "ConnectionRefusedError" in text or "Connection refused" in text or (
+            "No route to host" in text):
+        return ("connection_refused",
+                "nothing accepts connections on %s of aloha_email_host, or a "
+                "firewall rejects them: check aloha_email_host and "
+                "aloha_email_port (587 for STARTTLS, 465 for SSL)." % port_text)
+
+    if "gaierror" in text or re.search(
+            r"Name or service not known|Temporary failure in name resolution|"
+            r"No address associated with hostname|nodename nor servname", text):
+        return ("host_not_found",
+                "the Aloha host cannot resolve the SMTP server name: check "
+                "aloha_email_host for typos and the host's DNS.")
+
+    if re.search(r"TimeoutError|socket\.timeout|\btimed out\b", text):
+        return ("port_blocked",
+                "connecting to aloha_email_host on %s timed out: your hosting "
+                "provider may block outgoing SMTP on %s; check its firewall, "
+                "or use another port the SMTP provider offers "
+                "(aloha_email_port: 587 or 465)." % (port_text, port_text))
+
+    if "SMTPServerDisconnected" in text or "Connection unexpectedly closed" in text:
+        return ("disconnected",
+                "the SMTP server closed the connection: check that "
+                "aloha_email_port, aloha_email_use_tls and aloha_email_use_ssl "
+                "match what the provider expects (587 with TLS, or 465 with "
+                "SSL), and the provider's logs.")
+
+    return ("unknown",
+            "see stdout_lines and stderr_lines, /var/log/aloha/errors.log and "
+            "/var/log/aloha/send_email.log; check the aloha_email_* "
+            "variables.")
+
+
+def failure_summary(output):
+    """One line that says what went wrong in a send_test_email output."""
+    text = output or ""
+    match = _FAILED_RE.search(text)
+    if match and match.group(1).strip():
+        return ("Failed to send mails: " + match.group(1).strip())[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if "Outgoing email not yet configured" in line:
+            return line[:300]
+    # The last exception line of a traceback is the error that ended it.
+    exception_lines = [line for line in lines if _EXC_LINE_RE.match(line)]
+    if exception_lines:
+        return exception_lines[-1][:300]
+    return (lines[-1] if lines else "no output")[:300]

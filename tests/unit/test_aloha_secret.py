@@ -1,0 +1,409 @@
+"""Tests of the aloha_secret module: its line editor (imported) and the
+module run for real through `ansible localhost -m aloha_secret`."""
+
+from __future__ import annotations
+
+import configparser
+import grp
+import os
+import pwd
+import stat
+
+import pytest
+
+import aloha_secret
+
+# A realistic secrets file: other secrets, comments, blank lines, another
+# section, a "%" that interpolation would choke on.
+SECRETS = (
+    "# Aloha secrets, generated at install time.\n"
+    "[secrets]\n"
+    "avatar_salt = 0a1b2c3d4e5f\n"
+    "secret_key = k%3Dz#x;y\n"
+    "; rabbitmq is local\n"
+    "rabbitmq_password = Rabbit:Pass=1\n"
+    "\n"
+    "\n"
+    "[extra]\n"
+    "# not read by Aloha\n"
+    "email_password = outside-section\n"
+)
+
+OTHER_SECRET_VALUES = ["0a1b2c3d4e5f", "k%3Dz#x;y", "Rabbit:Pass=1", "outside-section"]
+
+TRICKY_PASSWORDS = [
+    "p%a#s;s=w:o\"r\\d' {{ x }}",
+    "%(secret_key)s%%;#",
+    "'single' \"double\"",
+    "{{ lookup('env', 'HOME') }}",
+    "\\back\\slash\\",
+    "a:b=c#d;e [secrets]",
+]
+
+
+def read_secrets(path):
+    parser = configparser.RawConfigParser()
+    with open(path, encoding="utf-8") as handle:
+        parser.read_file(handle)
+    return parser
+
+
+def write(path, text):
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+# --- the line editor ---------------------------------------------------------
+
+def test_compute_adds_key_after_last_line_of_section_keeping_other_bytes():
+    new, action, before, after = aloha_secret.compute(
+        SECRETS, "email_password", "v@l;ue", "present", "/x")
+    assert action == "added"
+    assert new == SECRETS.replace(
+        "rabbitmq_password = Rabbit:Pass=1\n",
+        "rabbitmq_password = Rabbit:Pass=1\nemail_password = v@l;ue\n")
+    parser = configparser.RawConfigParser()
+    parser.read_string(new)
+    assert parser.get("secrets", "email_password") == "v@l;ue"
+    assert parser.get("extra", "email_password") == "outside-section"
+
+
+def test_compute_replaces_only_the_value_keeping_key_spelling_and_delimiter():
+    text = "[secrets]\n  Email_Password :   old  \nsecret_key = abc\n# end\n"
+    new, action, _, _ = aloha_secret.compute(text, "email_password", "n=w", "present", "/x")
+    assert action == "updated"
+    assert new == "[secrets]\n  Email_Password :   n=w\nsecret_key = abc\n# end\n"
+
+
+def test_compute_unchanged_when_parsed_value_is_equal():
+    text = "[secrets]\nEMAIL_PASSWORD=   same   \n"
+    new, action, before, after = aloha_secret.compute(
+        text, "email_password", "same", "present", "/x")
+    assert (new, action) == (None, "unchanged")
+    assert before == after == "[secrets]\nEMAIL_PASSWORD=   ********\n"
+
+
+def test_compute_drops_continuation_lines_of_a_multiline_value():
+    text = "[secrets]\nemail_password = old\n    second line\n\n    third\nzulip = 1\n"
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    assert parser.get("secrets", "email_password") == "old\nsecond line\n\nthird"
+    new, action, _, _ = aloha_secret.compute(text, "email_password", "new", "present", "/x")
+    assert action == "updated"
+    assert new == "[secrets]\nemail_password = new\n\nzulip = 1\n"
+
+
+def test_indented_key_line_is_a_continuation_not_a_key():
+    # RawConfigParser reads the indented line as part of secret_key's value.
+    text = "[secrets]\nsecret_key = abc\n  email_password = fake\n"
+    new, action, _, _ = aloha_secret.compute(text, "email_password", "real", "present", "/x")
+    assert action == "added"
+    parser = configparser.RawConfigParser()
+    parser.read_string(new)
+    assert parser.get("secrets", "secret_key") == "abc\nemail_password = fake"
+    assert parser.get("secrets", "email_password") == "real"
+
+
+def test_compute_inserts_right_after_header_of_empty_section_and_handles_missing_eol():
+    new, _, _, _ = aloha_secret.compute("[secrets]", "email_password", "x", "present", "/x")
+    assert new == "[secrets]\nemail_password = x\n"
+    crlf = "[secrets]\r\nsecret_key = a\r\n"
+    new, _, _, _ = aloha_secret.compute(crlf, "email_password", "x", "present", "/x")
+    assert new == "[secrets]\r\nsecret_key = a\r\nemail_password = x\r\n"
+
+
+@pytest.mark.parametrize("password", TRICKY_PASSWORDS)
+def test_compute_round_trips_tricky_values(password):
+    new, _, _, _ = aloha_secret.compute(SECRETS, "email_password", password, "present", "/x")
+    parser = configparser.RawConfigParser()
+    parser.read_string(new)
+    assert parser.get("secrets", "email_password") == password
+    assert parser.get("secrets", "secret_key") == "k%3Dz#x;y"
+
+
+def test_compute_refuses_duplicate_key():
+    text = "[secrets]\nemail_password = a\nEmail_Password: b\n"
+    with pytest.raises(aloha_secret.SecretsFileError) as error:
+        aloha_secret.compute(text, "email_password", "c", "present", "/etc/aloha/aloha-secrets.conf")
+    assert str(error.value) == (
+        "/etc/aloha/aloha-secrets.conf has 2 'email_password' entries in "
+        "[secrets]; Aloha refuses to start with a duplicate key. Remove the "
+        "extra line(s) by hand.")
+
+
+@pytest.mark.parametrize("text", [
+    "secret_key = abc\nemail_password = x\n",
+    "# only comments\n\n",
+    "[other]\nfoo = bar\n",
+])
+def test_compute_refuses_file_without_secrets_header(text):
+    with pytest.raises(aloha_secret.SecretsFileError) as error:
+        aloha_secret.compute(text, "email_password", "c", "present", "/etc/aloha/aloha-secrets.conf")
+    message = str(error.value)
+    assert "/etc/aloha/aloha-secrets.conf" in message
+    assert "[secrets]" in message and "Add a line" in message
+
+
+def test_compute_refuses_duplicate_section():
+    with pytest.raises(aloha_secret.SecretsFileError, match="2 \\[secrets\\] headers"):
+        aloha_secret.compute("[secrets]\na = 1\n[secrets]\nb = 2\n", "email_password",
+                             "c", "present", "/x")
+
+
+def test_compute_absent_removes_entry_and_continuations_only():
+    text = "[secrets]\na = 1\nemail_password = x\n  more\n# keep\nb = 2\n"
+    new, action, _, after = aloha_secret.compute(text, "email_password", None, "absent", "/x")
+    assert action == "removed"
+    assert new == "[secrets]\na = 1\n# keep\nb = 2\n"
+    assert after == "[secrets]\na = ********\n# keep\nb = ********\n"
+
+
+def test_diff_masks_every_value_and_marks_the_change():
+    _, _, before, after = aloha_secret.compute(
+        SECRETS + "", "email_password", "NEWSECRET", "present", "/x")
+    for text in (before, after):
+        for value in OTHER_SECRET_VALUES + ["NEWSECRET"]:
+            assert value not in text
+    assert "secret_key = ********\n" in before
+    assert "email_password = ******** (changed)\n" in after
+    assert before.count("(changed)") == 0 and after.count("(changed)") == 1
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("", "is empty"),
+    (" leading", "whitespace"),
+    ("trailing ", "whitespace"),
+    ("two\nlines", "control character"),
+    ("carriage\rreturn", "control character"),
+    ("tab\there", "control character"),
+    ("bell\x07", "control character"),
+    ("p\u00e4ssword", "non-ASCII"),
+])
+def test_value_problem_refuses_unusable_values(value, fragment):
+    problem = aloha_secret.value_problem(value, "email_password")
+    assert problem and fragment in problem
+    assert "aloha_email_password" in problem
+    if value.strip():
+        assert value.strip() not in problem
+
+
+@pytest.mark.parametrize("value", TRICKY_PASSWORDS + ["x"])
+def test_value_problem_accepts_special_characters(value):
+    assert aloha_secret.value_problem(value, "email_password") is None
+
+
+# --- the module run through Ansible ------------------------------------------
+
+def run_secret(run_module, path, password=None, **kwargs):
+    args = dict(path=str(path))
+    secrets = {}
+    if password is not None:
+        args["value"] = "{{ pw }}"
+        secrets["pw"] = password
+    args.update(kwargs.pop("args", {}))
+    return run_module("aloha_secret", args, secrets=secrets, **kwargs)
+
+
+def assert_not_leaked(text, password):
+    assert password not in text
+    # Ansible's own masking of no_log values would show this placeholder in
+    # results; a stray copy elsewhere would still be a leak.
+    for value in OTHER_SECRET_VALUES:
+        assert value not in text
+
+
+@pytest.mark.parametrize("password", TRICKY_PASSWORDS)
+def test_module_sets_password_round_trip_and_is_idempotent(run_module, tmp_path, password):
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    proc, result = run_secret(run_module, path, password)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["changed"] is True
+    assert result["msg"] == "%s: email_password added" % path
+    content = path.read_text()
+    # Every other line byte for byte, the new line after the last secret.
+    assert content == SECRETS.replace(
+        "rabbitmq_password = Rabbit:Pass=1\n",
+        "rabbitmq_password = Rabbit:Pass=1\nemail_password = %s\n" % password)
+    parser = read_secrets(path)
+    assert parser.get("secrets", "email_password") == password
+    assert parser.get("secrets", "secret_key") == "k%3Dz#x;y"
+    assert password not in proc.stdout + proc.stderr
+
+    proc, result = run_secret(run_module, path, password)
+    assert proc.returncode == 0
+    assert result["changed"] is False
+    assert result["msg"] == "%s: email_password already up to date" % path
+    assert path.read_text() == content
+    # No backup, no temp file left behind.
+    assert sorted(os.listdir(tmp_path / "")) == sorted(
+        ["aloha-secrets.conf", "ansible.cfg", "secret-vars.yml"])
+
+
+def test_module_replaces_changed_password_line_only(run_module, tmp_path):
+    text = SECRETS.replace("avatar_salt", "email_password = old-one\navatar_salt")
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, result = run_secret(run_module, path, "brand;new#")
+    assert result["changed"] is True, proc.stdout
+    assert result["msg"].endswith("email_password updated")
+    assert path.read_text() == text.replace("old-one", "brand;new#")
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("", "is empty"),
+    (" leadingspace", "whitespace"),
+    ("trailingspace ", "whitespace"),
+    ("new\nline", "control character"),
+    ("carriage\rreturn", "control character"),
+    ("non-ascii-\u00e9t\u00e9", "non-ASCII"),
+])
+def test_module_refuses_unusable_values(run_module, tmp_path, value, fragment):
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    proc, result = run_secret(run_module, path, value)
+    assert proc.returncode != 0
+    assert result["failed"] is True
+    assert fragment in result["msg"] and "aloha_email_password" in result["msg"]
+    assert path.read_text() == SECRETS
+    if value.strip():
+        assert value.strip() not in proc.stdout + proc.stderr
+
+
+def test_module_refuses_duplicate_key(run_module, tmp_path):
+    text = SECRETS.replace("avatar_salt", "email_password = one\nEMAIL_PASSWORD = two\navatar_salt")
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, result = run_secret(run_module, path, "three")
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "%s has 2 'email_password' entries in [secrets]; Aloha refuses to "
+        "start with a duplicate key. Remove the extra line(s) by hand." % path)
+    assert path.read_text() == text
+
+
+def test_module_refuses_file_without_header(run_module, tmp_path):
+    text = "secret_key = abc\nrabbitmq_password = def\n"
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, result = run_secret(run_module, path, "pw")
+    assert result["failed"] is True
+    assert str(path) in result["msg"] and "'[secrets]'" in result["msg"]
+    assert path.read_text() == text
+
+
+def test_module_refuses_unparsable_file_without_quoting_it(run_module, tmp_path):
+    # A duplicate of another secret: Aloha would not start; the error must
+    # not quote the line (it holds a secret).
+    text = "[secrets]\nsecret_key = hush-one\nsecret_key = hush-two\n"
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, result = run_secret(run_module, path, "pw")
+    assert result["failed"] is True
+    assert "DuplicateOptionError" in result["msg"]
+    assert "hush" not in proc.stdout + proc.stderr
+    assert path.read_text() == text
+
+
+def test_module_creates_missing_file_with_owner_group_mode(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    if os.geteuid() == 0:
+        owner, group = "nobody", grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+    else:
+        owner, group = pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+    proc, result = run_secret(run_module, path, "fresh%pw",
+                              args=dict(owner=owner, group=group, mode="0640"))
+    assert result["changed"] is True, proc.stdout
+    assert path.read_text() == "[secrets]\nemail_password = fresh%pw\n"
+    info = path.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    assert pwd.getpwuid(info.st_uid).pw_name == owner
+    assert grp.getgrgid(info.st_gid).gr_name == group
+
+
+def test_module_applies_mode_on_unchanged_content(run_module, tmp_path):
+    path = write(tmp_path / "aloha-secrets.conf", "[secrets]\nemail_password = same\n")
+    path.chmod(0o644)
+    proc, result = run_secret(run_module, path, "same", args=dict(mode="0640"))
+    assert result["changed"] is True
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    proc, result = run_secret(run_module, path, "same", args=dict(mode="0640"))
+    assert result["changed"] is False
+
+
+def test_module_create_false_fails_on_missing_file(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    proc, result = run_secret(run_module, path, "pw", args=dict(create=False))
+    assert result["failed"] is True
+    assert "does not exist" in result["msg"]
+    assert not path.exists()
+
+
+def test_check_mode_writes_nothing(run_module, tmp_path):
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    path.chmod(0o600)
+    before = path.stat()
+    proc, result = run_secret(run_module, path, "would-be", check=True,
+                              args=dict(mode="0640"))
+    assert result["changed"] is True
+    assert path.read_text() == SECRETS
+    after = path.stat()
+    assert (after.st_mtime_ns, after.st_ino, stat.S_IMODE(after.st_mode)) == (
+        before.st_mtime_ns, before.st_ino, 0o600)
+
+    missing = tmp_path / "missing.conf"
+    proc, result = run_secret(run_module, missing, "would-be", check=True)
+    assert result["changed"] is True
+    assert not missing.exists()
+
+
+def test_state_absent_removes_only_that_line(run_module, tmp_path):
+    text = SECRETS.replace("avatar_salt", "email_password = gone\navatar_salt")
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
+    assert result["changed"] is True
+    assert path.read_text() == SECRETS
+    proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
+    assert result["changed"] is False
+
+
+def test_password_never_in_verbose_diff_output(run_module, tmp_path):
+    password = "Sup3r;Secret#Value%{{ nope }}"
+    text = SECRETS.replace("avatar_salt", "email_password = Old;Secret#Value\navatar_salt")
+    path = write(tmp_path / "aloha-secrets.conf", text)
+    proc, _ = run_secret(run_module, path, password, diff=True, verbosity=3,
+                         json_output=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "CHANGED" in output
+    assert_not_leaked(output, password)
+    assert "Old;Secret#Value" not in output
+    # The diff is shown, masked, with the change marked.
+    assert "-email_password = ********" in output
+    assert "+email_password = ******** (changed)" in output
+    assert "secret_key = ********" in output
+    assert read_secrets(path).get("secrets", "email_password") == password
+
+
+def test_password_not_in_failure_output(run_module, tmp_path):
+    password = "Sup3r;Secret\nSecond"
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    proc, _ = run_secret(run_module, path, password, diff=True, verbosity=3,
+                         json_output=False)
+    output = proc.stdout + proc.stderr
+    assert "FAILED" in output
+    assert "Sup3r;Secret" not in output and "Second" not in output
+
+
+def test_module_runs_on_each_target_python(run_module, tmp_path, target_python):
+    python = target_python
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    proc, result = run_secret(run_module, path, "py;%version", python=python,
+                              args=dict(mode="0640"))
+    assert result["changed"] is True, proc.stdout + proc.stderr
+    assert read_secrets(path).get("secrets", "email_password") == "py;%version"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_module_edits_symlink_target_and_keeps_link(run_module, tmp_path):
+    real = write(tmp_path / "real-secrets.conf", SECRETS)
+    link = tmp_path / "aloha-secrets.conf"
+    link.symlink_to(real)
+    proc, result = run_secret(run_module, link, "via-link")
+    assert result["changed"] is True, proc.stdout
+    assert link.is_symlink()
+    assert read_secrets(real).get("secrets", "email_password") == "via-link"

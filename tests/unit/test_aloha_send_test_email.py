@@ -1,0 +1,411 @@
+"""Tests of scrub/classify_failure on real smtplib output, and of the
+aloha_send_test_email module run for real through Ansible against a fake
+Aloha deployment whose manage.py talks SMTP to a local scripted server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import re
+
+import pytest
+
+import aloha_send_test_email
+from ansible.module_utils.aloha_email_smtp import (
+    MASK,
+    classify_failure,
+    failure_summary,
+    scrub,
+)
+
+USER = "mailer@aloha.test"
+PASSWORD = "Pa55;w%rd#\"x'\\{{ y }}"
+GOOD = "right-password"
+RECIPIENT = "ops@aloha.test"
+# The module runs manage.py directly when it already runs as `user`.
+CURRENT_USER = pwd.getpwuid(os.geteuid()).pw_name
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def leaked_forms(user, password):
+    """Every form in which the credentials could leak from a transcript."""
+    return [password, b64(password), b64("\0%s\0%s" % (user, password)),
+            b64(user), user]
+
+
+def run_case(fake_aloha, **settings):
+    fake_aloha.configure(**settings)
+    rc, out, err = fake_aloha.run(RECIPIENT)
+    return rc, out + "\n" + err
+
+
+# --- scrub ------------------------------------------------------------------
+
+def test_scrub_real_auth_plain_and_login_transcript(fake_aloha, smtp_server):
+    # The server offers PLAIN and LOGIN: smtplib tries PLAIN, then LOGIN,
+    # so one transcript has both shapes.
+    port, _ = smtp_server(accounts={USER: GOOD})
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=PASSWORD)
+    assert rc == 1
+    assert "send: 'AUTH PLAIN %s\\r\\n'" % b64("\0%s\0%s" % (USER, PASSWORD)) in output
+    assert "send: 'AUTH LOGIN %s\\r\\n'" % b64(USER) in output
+    assert "send: '%s\\r\\n'" % b64(PASSWORD) in output
+
+    clean = scrub(output, [PASSWORD, USER])
+    for form in leaked_forms(USER, PASSWORD):
+        assert form not in clean
+    assert "send: 'AUTH PLAIN ********\\r\\n'" in clean
+    assert "send: 'AUTH LOGIN ********\\r\\n'" in clean
+    assert "send: '********\\r\\n'" in clean
+    # The rest of the transcript is kept, line for line.
+    assert "reply: b'535 5.7.8 Authentication credentials invalid\\r\\n'" in clean
+    assert "reply: b'334 UGFzc3dvcmQ6\\r\\n'" in clean
+    assert "AUTH PLAIN LOGIN" in clean  # the EHLO capability line
+    assert len(clean.splitlines()) == len(output.splitlines())
+
+
+def test_scrub_masks_auth_lines_even_without_knowing_the_values(fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, mechanisms=("LOGIN",))
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=PASSWORD)
+    assert rc == 1
+    clean = scrub(output, [])
+    for form in (b64(USER), b64(PASSWORD)):
+        assert form not in clean
+    assert "send: 'AUTH LOGIN ********\\r\\n'" in clean
+    lines = clean.splitlines()
+    index = lines.index("send: 'AUTH LOGIN ********\\r\\n'")
+    assert lines[index + 3] == "send: '********\\r\\n'"
+
+
+def test_scrub_successful_login_keeps_later_commands(fake_aloha, smtp_server):
+    port, behaviour = smtp_server(accounts={USER: PASSWORD}, mechanisms=("LOGIN",),
+                                  refuse_recipient=r"ops@.*")
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=PASSWORD)
+    assert rc == 1 and behaviour.logins == [(USER, PASSWORD)]
+    clean = scrub(output, [PASSWORD])
+    assert b64(PASSWORD) not in clean and b64(USER) not in clean
+    # Once the server said 235, the next commands are not masked.
+    assert "send: 'mail FROM:<admin@aloha.test>\\r\\n'" in clean
+    assert "send: 'rcpt TO:<ops@aloha.test>\\r\\n'" in clean
+
+
+def test_scrub_raw_and_repr_occurrences_anywhere():
+    password = "it's a \"pw\" \\ too"
+    text = "\n".join([
+        "Traceback (most recent call last):",
+        "  login(%r, %r)" % (USER, password),
+        "ValueError: bad password %s" % password,
+        "debug: AUTH blob %s" % b64("\0%s\0%s" % (USER, password)),
+        "random %s and %s" % (b64(password), repr(password.encode())),
+        "json: %s" % '"it\'s a \\"pw\\" \\\\ too"',
+    ])
+    clean = scrub(text, [password, USER])
+    assert USER not in clean
+    assert "pw" not in clean
+    assert b64(password) not in clean and b64(password).rstrip("=") not in clean
+    assert clean.count(MASK) >= 7
+    assert clean.splitlines()[0] == "Traceback (most recent call last):"
+
+
+def test_scrub_bytes_repr_auth_line_and_timestamps():
+    blob = b64("\0u\0p4ss")
+    text = ("12:00:00.000001 send: b'AUTH PLAIN %s\\r\\n'\n"
+            "reply: retcode (235); Msg: b'2.7.0 ok'\n"
+            "AUTH XOAUTH2 %s\n"
+            "250 AUTH PLAIN LOGIN CRAM-MD5\n") % (blob, blob)
+    clean = scrub(text, None)
+    assert blob not in clean
+    assert "send: b'AUTH PLAIN ********\\r\\n'" in clean
+    assert "AUTH XOAUTH2 ********" in clean
+    assert clean.endswith("250 AUTH PLAIN LOGIN CRAM-MD5\n")
+
+
+def test_scrub_ignores_empty_secrets_and_keeps_text():
+    text = "Sending 2 test emails from:\n  * admin@aloha.test\n"
+    assert scrub(text, ["", None]) == text
+    assert scrub(None, ["x"]) is None
+
+
+# --- classify_failure on real outputs -----------------------------------------
+
+def assert_cause(output, cause, *fix_words, **kwargs):
+    got_cause, fix = classify_failure(output, **kwargs)
+    assert got_cause == cause, (got_cause, output)
+    for word in fix_words:
+        assert word in fix, (word, fix)
+    return fix
+
+
+def test_classify_auth_refused(fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD})
+    rc, output = run_case(fake_aloha, port=port, user=USER, password="typo")
+    assert rc == 1
+    fix = assert_cause(output, "auth_refused", "aloha_email_host_user", "aloha_email_password",
+                       "/etc/aloha/aloha-secrets.conf", "email_password")
+    assert "typos" in fix
+    assert failure_summary(output) == (
+        "Failed to send mails: (535, b'5.7.8 Authentication credentials invalid')")
+
+
+def test_classify_login_required_but_no_password(fake_aloha, smtp_server):
+    # Aloha with a user but no email_password does not log in: 530 on MAIL.
+    port, _ = smtp_server(accounts={USER: GOOD})
+    rc, output = run_case(fake_aloha, port=port, user=USER, password="")
+    assert rc == 1 and "530" in output
+    assert_cause(output, "auth_refused", "aloha_email_password", "aloha_email_host_user")
+
+
+def test_classify_tokenized_sender_refused(fake_aloha, smtp_server):
+    port, behaviour = smtp_server(accounts={USER: GOOD}, refuse_sender=r"noreply-.*@aloha\.test")
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=GOOD)
+    assert rc == 1
+    assert [m["sender"] for m in behaviour.messages] == ["admin@aloha.test"]
+    fix = assert_cause(output, "sender_refused",
+                       "aloha_email_add_tokens_to_noreply_address: false",
+                       "helpdesk", "certain domain")
+    assert re.search(r"noreply-[a-z2-7]{24}@aloha\.test", fix)
+    assert failure_summary(output).startswith("Failed to send mails: (550, b'5.7.1 Sender address not allowed")
+
+
+def test_classify_plain_sender_refused(fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, refuse_sender=r"admin@.*")
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=GOOD)
+    assert rc == 1
+    fix = assert_cause(output, "sender_refused", "allow this From address",
+                       "admin@aloha.test")
+    assert "aloha_email_add_tokens_to_noreply_address" not in fix
+
+
+def test_classify_recipient_refused(fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, refuse_recipient=r"ops@.*")
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=GOOD)
+    assert rc == 1
+    assert_cause(output, "recipient_refused", RECIPIENT, "aloha_email_test_recipient")
+
+
+def test_classify_starttls_spoken_to_ssl_port(fake_aloha, smtp_server):
+    # A 465-style port never greets a plain client; Aloha times out (15 s;
+    # 1 s here) with "Connection unexpectedly closed: timed out".
+    port, _ = smtp_server(mode="silent")
+    rc, output = run_case(fake_aloha, port=port, use_tls=True, timeout=1)
+    assert rc == 1
+    assert "Failed to send mails: Connection unexpectedly closed: timed out" in output
+    fix = assert_cause(output, "starttls_on_ssl_port",
+                       "aloha_email_port: 465", "aloha_email_use_ssl: true",
+                       "aloha_email_use_tls: false", "587", port=465, use_tls=True)
+    assert "port 465" in fix
+
+
+def test_classify_port_blocked(fake_aloha, blocked_port):
+    rc, output = run_case(fake_aloha, port=blocked_port, timeout=1)
+    assert rc == 1
+    assert "TimeoutError: timed out" in output
+    assert "Connection unexpectedly closed" not in output
+    fix = assert_cause(output, "port_blocked", "port 2587", "firewall",
+                       "aloha_email_port", port=2587)
+    assert "hosting provider may block outgoing SMTP on port 2587" in fix
+    assert failure_summary(output) == "TimeoutError: timed out"
+
+
+def test_classify_connection_refused(fake_aloha, closed_port):
+    rc, output = run_case(fake_aloha, port=closed_port)
+    assert rc == 1 and "ConnectionRefusedError" in output
+    assert_cause(output, "connection_refused", "aloha_email_port", "aloha_email_host",
+                 "port %d" % closed_port, port=closed_port)
+    assert failure_summary(output).startswith("ConnectionRefusedError: [Errno 111]")
+
+
+def test_classify_ssl_spoken_to_starttls_port(fake_aloha, smtp_server):
+    port, _ = smtp_server()
+    rc, output = run_case(fake_aloha, port=port, use_ssl=True)
+    assert rc == 1
+    assert "WRONG_VERSION_NUMBER" in output
+    assert_cause(output, "ssl_on_starttls_port", "aloha_email_use_ssl: false",
+                 "aloha_email_use_tls: true", port=port, use_ssl=True)
+
+
+def test_classify_certificate_untrusted(fake_aloha, smtp_server, self_signed_tls):
+    port, _ = smtp_server(tls_context=self_signed_tls)
+    rc, output = run_case(fake_aloha, port=port, use_ssl=True)
+    assert rc == 1 and "CERTIFICATE_VERIFY_FAILED" in output
+    assert_cause(output, "certificate_untrusted", "aloha_email_host", "CA")
+
+
+def test_classify_host_not_found(fake_aloha):
+    # glibc refuses this name locally: no DNS query leaves the machine.
+    rc, output = run_case(fake_aloha, host="-bad-.invalid")
+    assert rc == 1 and "gaierror" in output
+    assert_cause(output, "host_not_found", "aloha_email_host")
+
+
+def test_classify_tls_and_ssl(fake_aloha):
+    rc, output = run_case(fake_aloha, use_tls=True, use_ssl=True)
+    assert rc == 1 and "mutually exclusive" in output
+    assert_cause(output, "tls_and_ssl", "aloha_email_use_tls", "aloha_email_use_ssl")
+
+
+def test_classify_non_ascii_password(fake_aloha, smtp_server):
+    port, behaviour = smtp_server(accounts={USER: GOOD})
+    rc, output = run_case(fake_aloha, port=port, user=USER, password="p\u00e4ssw\u00f6rd")
+    assert rc == 1 and "UnicodeEncodeError" in output
+    assert behaviour.logins == []
+    assert_cause(output, "non_ascii_password", "aloha_email_password", "ASCII")
+
+
+def test_classify_not_configured(fake_aloha):
+    rc, output = run_case(fake_aloha, host="")
+    assert rc == 1
+    assert_cause(output, "not_configured", "aloha_email_host")
+    assert "Outgoing email not yet configured" in failure_summary(output)
+
+
+def test_classify_disconnected(fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, mode="close_after_mail")
+    rc, output = run_case(fake_aloha, port=port, user=USER, password=GOOD)
+    assert rc == 1 and "Connection unexpectedly closed" in output
+    assert_cause(output, "disconnected", "aloha_email_port", "aloha_email_use_tls")
+
+
+def test_classify_unknown_and_newer_openssl_wording():
+    assert classify_failure("Segmentation fault\n")[0] == "unknown"
+    # OpenSSL 3.2+ may word the TLS-to-plain-port error differently.
+    output = "ssl.SSLError: [SSL] record layer failure (_ssl.c:1000)\n"
+    assert classify_failure(output, use_ssl=True)[0] == "ssl_on_starttls_port"
+
+
+# --- the module ---------------------------------------------------------------
+
+def test_build_command_switches_user_only_when_needed():
+    manage = "/home/aloha/deployments/current/manage.py"
+    assert aloha_send_test_email.build_command(manage, ["a@x"], "aloha", euid=0,
+                                               current_user="root") == [
+        "runuser", "-u", "aloha", "--", manage, "send_test_email", "a@x"]
+    assert aloha_send_test_email.build_command(manage, ["a@x", "b@x"], "aloha", euid=999,
+                                               current_user="aloha") == [
+        manage, "send_test_email", "a@x", "b@x"]
+    assert aloha_send_test_email.build_command(manage, ["a@x"], "aloha", euid=1000,
+                                               current_user="someone") is None
+
+
+def module_args(fake_aloha, **extra):
+    args = dict(deploy_path=str(fake_aloha.deploy), user=CURRENT_USER,
+                recipients=[RECIPIENT, "second@aloha.test"],
+                secrets=["{{ pw }}", USER])
+    args.update(extra)
+    return args
+
+
+def test_module_success(run_module, fake_aloha, smtp_server, target_python):
+    port, behaviour = smtp_server(accounts={USER: PASSWORD})
+    fake_aloha.configure(port=port, user=USER, password=PASSWORD)
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha),
+                              secrets={"pw": PASSWORD}, python=target_python)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["changed"] is False
+    assert result["msg"] == "Sent 2 test emails to ops@aloha.test, second@aloha.test"
+    assert "Successfully sent 2 emails to ops@aloha.test, second@aloha.test!" in result["stdout_lines"]
+    assert fake_aloha.ran()["argv"][1:] == ["send_test_email", RECIPIENT, "second@aloha.test"]
+    senders = [m["sender"] for m in behaviour.messages]
+    assert senders[0] == "admin@aloha.test"
+    assert re.fullmatch(r"noreply-[a-z2-7]{24}@aloha\.test", senders[1])
+
+
+def test_module_auth_failure_is_scrubbed_and_explained(run_module, fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD})
+    fake_aloha.configure(port=port, user=USER, password=PASSWORD)
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha, port=587,
+                                                                   use_tls=True),
+                              secrets={"pw": PASSWORD})
+    assert proc.returncode != 0
+    assert result["failed"] is True and result["changed"] is False
+    assert result["cause"] == "auth_refused"
+    assert result["rc"] == 1
+    assert result["msg"].startswith(
+        "send_test_email failed (auth_refused): Failed to send mails: "
+        "(535, b'5.7.8 Authentication credentials invalid'). Fix: the SMTP server "
+        "refused the login: check "
+        "aloha_email_host_user and the vault password aloha_email_password")
+    assert "send: 'AUTH PLAIN ********\\r\\n'" in result["stdout_lines"]
+    assert "CommandError: Email sending failed!" in result["stderr_lines"]
+    for form in leaked_forms(USER, PASSWORD):
+        assert form not in proc.stdout
+
+
+def test_module_output_clean_at_vvv(run_module, fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, mechanisms=("LOGIN",))
+    fake_aloha.configure(port=port, user=USER, password=PASSWORD)
+    proc, _ = run_module("aloha_send_test_email", module_args(fake_aloha),
+                         secrets={"pw": PASSWORD}, verbosity=3, json_output=False)
+    output = proc.stdout + proc.stderr
+    assert "FAILED" in output and "auth_refused" in output
+    # Ansible's no_log only hides the values as given; the base64 forms are
+    # gone because the module scrubbed them.
+    for form in leaked_forms(USER, PASSWORD):
+        assert form not in output
+    assert "AUTH LOGIN ********" in output
+
+
+def test_module_tokenized_sender_refused(run_module, fake_aloha, smtp_server):
+    port, _ = smtp_server(accounts={USER: GOOD}, refuse_sender=r"noreply-.*")
+    fake_aloha.configure(port=port, user=USER, password=GOOD)
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha),
+                              secrets={"pw": GOOD})
+    assert result["cause"] == "sender_refused"
+    assert "aloha_email_add_tokens_to_noreply_address: false" in result["fix"]
+    assert result["msg"].startswith("send_test_email failed (sender_refused): "
+                                    "Failed to send mails: (550, b'5.7.1 Sender address not allowed: noreply-")
+
+
+def test_module_starttls_timeout(run_module, fake_aloha, smtp_server):
+    port, _ = smtp_server(mode="silent")
+    fake_aloha.configure(port=port, use_tls=True, timeout=1)
+    proc, result = run_module("aloha_send_test_email",
+                              module_args(fake_aloha, port=465, use_tls=True, use_ssl=False),
+                              secrets={"pw": GOOD})
+    assert result["cause"] == "starttls_on_ssl_port"
+    assert result["msg"].startswith(
+        "send_test_email failed (starttls_on_ssl_port): Failed to send mails: "
+        "Connection unexpectedly closed: timed out. Fix: ")
+    assert "aloha_email_use_ssl: true" in result["msg"]
+
+
+def test_module_connection_refused(run_module, fake_aloha, closed_port):
+    fake_aloha.configure(port=closed_port)
+    proc, result = run_module("aloha_send_test_email",
+                              module_args(fake_aloha, port=closed_port),
+                              secrets={"pw": GOOD})
+    assert result["cause"] == "connection_refused"
+    assert "ConnectionRefusedError: [Errno 111] Connection refused" in result["msg"]
+    assert any("Traceback" in line for line in result["stderr_lines"])
+
+
+def test_module_not_configured(run_module, fake_aloha):
+    fake_aloha.configure(host="")
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha),
+                              secrets={"pw": GOOD})
+    assert result["cause"] == "not_configured"
+    assert "aloha_email_host" in result["fix"]
+
+
+def test_module_check_mode_runs_nothing(run_module, fake_aloha, smtp_server):
+    port, behaviour = smtp_server(accounts={USER: GOOD})
+    fake_aloha.configure(port=port, user=USER, password=GOOD)
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha),
+                              secrets={"pw": GOOD}, check=True)
+    assert proc.returncode == 0
+    assert result["changed"] is False
+    assert result["msg"] == "not run in check mode"
+    assert not (fake_aloha.deploy / "ran.json").exists()
+    assert behaviour.messages == []
+
+
+def test_module_missing_manage_py(run_module, tmp_path):
+    proc, result = run_module("aloha_send_test_email",
+                              dict(deploy_path=str(tmp_path / "nowhere"), user=CURRENT_USER,
+                                   recipients=[RECIPIENT]))
+    assert result["failed"] is True
+    assert "manage.py not found" in result["msg"]
