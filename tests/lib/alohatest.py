@@ -3,11 +3,13 @@ molecule inventory, the SMTP server's mailbox, and running the role again
 with other variables."""
 
 import base64
+import functools
 import configparser
 import io
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -21,10 +23,15 @@ TOKENIZED = re.compile(r"noreply-[a-z2-7]{24}@")
 
 
 def host_names(group):
-    return testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts(group)
+    return testinfra.utils.ansible_runner.AnsibleRunner.get_runner(INVENTORY).get_hosts(group)
 
 
 def host(name):
+    """A testinfra host. Podman containers are reached with `podman exec`
+    directly: an ansible ad-hoc run per command is ten times slower."""
+    variables = testinfra.utils.ansible_runner.AnsibleRunner.get_runner(INVENTORY).get_variables(name)
+    if "podman" in str(variables.get("ansible_connection", "")):
+        return testinfra.get_host("podman://" + name)
     return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
 
 
@@ -32,6 +39,7 @@ def smtp_host():
     return host(host_names("smtp")[0])
 
 
+@functools.lru_cache(maxsize=None)
 def vault_password():
     """The SMTP password as the scenario's vault holds it."""
     out = subprocess.run(
@@ -84,15 +92,148 @@ def password_forms(password, user="aloha@aloha.test"):
     return forms
 
 
-def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml", check=False, diff=False, verbosity=0):
+def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml", check=False, diff=False, verbosity=0,
+             env=None, extra_args=(), wait=True):
     """Run a playbook against the molecule hosts; returns CompletedProcess
     with stdout+stderr in .stdout."""
     cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), "--limit", limit]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
-    cmd += ["--check"] * check + ["--diff"] * diff
+    cmd += ["--check"] * check + ["--diff"] * diff + list(extra_args)
     if verbosity:
         cmd.append("-" + "v" * verbosity)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
+               ANSIBLE_NOCOLOR="1", **(env or {}))
+    if not wait:
+        # Own process group, so a test can kill the whole run at once.
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def set_smtp_password(password, smtp=None):
+    """Change the SMTP test account's password (the server re-reads it)."""
+    smtp = smtp or smtp_host()
+    path = "/etc/aloha-test-smtp/config.json"
+    config = json.loads(smtp.file(path).content_string)
+    config["accounts"] = {user: password for user in config["accounts"]}
+    smtp.check_output("printf '%%s' %s > %s" % (shlex.quote(json.dumps(config)), path))
+
+
+def inline_vault_vars(path, name, value):
+    """Write a vars file holding VALUE as an inline !vault string, the way
+    the README tells operators to store passwords with {{ or {% in them."""
+    out = subprocess.run(
+        ["ansible-vault", "encrypt_string", "--name", name, "--stdin-name", name],
+        input=value, capture_output=True, text=True, check=True,
+        env=dict(os.environ, ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password")),
+    ).stdout
+    Path(path).write_text("---\n" + out)
+
+
+def settings_compile_check(h):
+    """settings.py loads in the host's Python."""
+    return h.run("python3 -c \"compile(open('/etc/aloha/settings.py').read(), 's', 'exec')\"")
+
+
+def secrets_value(h, key="email_password"):
+    """email_password as Aloha's RawConfigParser reads it on the host."""
+    return h.check_output(
+        "python3 -c \"import configparser; p = configparser.RawConfigParser(); "
+        "p.read('/etc/aloha/aloha-secrets.conf'); print(repr(p.get('secrets', '%s', fallback=None)))\"" % key)
+
+
+# --- fleet scenario (molecule/fleet): playbooks over SSH ----------------------
+
+FLEET_INVENTORY = ROOT / "molecule/fleet/inventory"
+FLEET_HOSTS = ROOT / ".cache/fleet/hosts.yml"
+FLEET_REPORTS = ROOT / ".cache/fleet/reports"
+ALOHA_FILES = ("/etc/aloha/settings.py", "/etc/aloha/aloha-secrets.conf")
+
+
+def run_fleet(playbook, extra_vars=None, report=None, check=False):
+    """Run a fleet playbook over SSH with the fleet inventory (group_vars and
+    vault in molecule/fleet/inventory, the containers' IPs in
+    .cache/fleet/hosts.yml). report names the report directory under
+    .cache/fleet/reports. Returns CompletedProcess, stdout+stderr in .stdout."""
+    extra = dict(extra_vars or {})
+    if report:
+        extra["aloha_email_report_dir"] = str(FLEET_REPORTS / report)
+    cmd = ["ansible-playbook", "-i", str(FLEET_INVENTORY), "-i", str(FLEET_HOSTS), str(ROOT / playbook),
+           "-e", json.dumps(extra)] + ["--check"] * check
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password"))
+    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def fleet_report(report, name):
+    """A JSON report a fleet playbook wrote: {host: row}."""
+    data = json.loads((FLEET_REPORTS / report / name).read_text())
+    return {row["host"]: row for row in data["hosts"]}
+
+
+def fleet_recipient(hostname):
+    """The test recipient of a fleet host (molecule/fleet/inventory/group_vars)."""
+    if hostname in host_names("fleet_b"):
+        return "fleet-b+%s@example.org" % hostname
+    return recipient(hostname)
+
+
+def file_checksums(name, paths=ALOHA_FILES):
+    return host(name).check_output("sha256sum %s" % " ".join(paths))
+
+
+def send_test_email(name, address):
+    """Aloha's own test tool on the host, as the aloha user."""
+    return host(name).run("runuser -u aloha -- /home/aloha/deployments/current/manage.py send_test_email %s"
+                          % address)
+
+
+# Local mode (postfix + OpenDKIM): the DNS records the role wrote on the
+# controller, and DKIM verification of received mail against them.
+
+def dns_records_path(hostname):
+    """Where the local_postfix scenario has the role write a host's records."""
+    return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "dns-records" / ("%s.zone" % hostname)
+
+
+def dns_txt_records(path):
+    """{name without trailing dot: TXT value} of the active (uncommented) records of a zone file."""
+    records = {}
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r'^([^;\s]\S*)\s+\d+\s+IN\s+TXT\s+((?:"[^"]*"\s*)+)', line)
+        if m:
+            records[m.group(1).rstrip(".").lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    return records
+
+
+def dkim_tags(raw):
+    """Tags of the (first) DKIM-Signature header of a raw message."""
+    import email
+    value = email.message_from_string(raw).get("DKIM-Signature", "")
+    return {k.strip(): re.sub(r"\s+", "", v) for k, v in
+            (t.split("=", 1) for t in value.split(";") if "=" in t)}
+
+
+def dkim_verifies(raw, records):
+    """True when the message's DKIM signature verifies with dkimpy against
+    the given TXT records (no DNS involved)."""
+    import dkim
+
+    def dnsfunc(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        value = records.get(name.rstrip(".").lower())
+        return value.encode() if value is not None else None
+
+    data = raw.encode() if isinstance(raw, str) else raw
+    if b"\r\n" not in data:
+        data = data.replace(b"\n", b"\r\n")
+    return dkim.verify(data, dnsfunc=dnsfunc)
+
+
+def run_playbook(limit, playbook, *args):
+    """ansible-playbook PLAYBOOK against the molecule hosts with extra
+    arguments (e.g. "-e", "@vault.yml"); CompletedProcess, output in .stdout."""
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), "--limit", limit, *args]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -51,6 +51,11 @@ options:
   use_ssl:
     description: Configured EMAIL_USE_SSL, only used to word failure messages.
     type: bool
+  file_path:
+    description:
+      - File mode, the how-to's C(EMAIL_FILE_PATH). When set, also check that
+        the two test emails were written there as new files.
+    type: path
 notes:
   - In check mode nothing is run.
 author:
@@ -95,7 +100,8 @@ cause:
     - Failure cause, one of not_configured, starttls_on_ssl_port,
       ssl_on_starttls_port, certificate_untrusted, auth_refused,
       sender_refused, recipient_refused, connection_refused, port_blocked,
-      host_not_found, tls_and_ssl, non_ascii_password, disconnected, unknown.
+      host_not_found, tls_and_ssl, non_ascii_password, starttls_not_offered,
+      auth_not_offered, disconnected, unknown.
   returned: failure
   type: str
 fix:
@@ -114,11 +120,20 @@ import pwd
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.aloha_email_smtp import (
-    classify_failure,
-    failure_summary,
-    scrub,
-)
+# Role-local module_utils (the repository), or the collection's
+# plugins/module_utils when packaged as aloha.email (galaxy.yml).
+try:
+    from ansible.module_utils.aloha_email_smtp import (
+        classify_failure,
+        failure_summary,
+        scrub,
+    )
+except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import (
+        classify_failure,
+        failure_summary,
+        scrub,
+    )
 
 
 def build_command(manage_py, recipients, user, euid=None, current_user=None):
@@ -140,6 +155,26 @@ def build_command(manage_py, recipients, user, euid=None, current_user=None):
     return None
 
 
+SUBJECTS = ("Aloha email test", "Aloha noreply email test")
+
+
+def written_files(path):
+    """Names of the files Django's file backend has written under path."""
+    try:
+        return set(name for name in os.listdir(path) if name.endswith(".log"))
+    except OSError:
+        return set()
+
+
+def missing_subjects(path, names):
+    """Test email subjects not found in the files NAMES under path."""
+    text = ""
+    for name in sorted(names):
+        with open(os.path.join(path, name), encoding="utf-8", errors="replace") as handle:
+            text += handle.read()
+    return [s for s in SUBJECTS if "Subject: %s\n" % s not in text.replace("\r\n", "\n")]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -150,6 +185,7 @@ def main():
             port=dict(type="int"),
             use_tls=dict(type="bool"),
             use_ssl=dict(type="bool"),
+            file_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -171,6 +207,8 @@ def main():
         module.fail_json(msg="must run as root (become: true) or as %s to run "
                              "send_test_email" % params["user"])
 
+    file_path = params["file_path"]
+    before = written_files(file_path) if file_path else set()
     rc, stdout, stderr = module.run_command(command, cwd=params["deploy_path"])
     secrets = params["secrets"] or []
     stdout = scrub(stdout, secrets)
@@ -182,6 +220,16 @@ def main():
         stdout_lines=stdout.splitlines(),
         stderr_lines=stderr.splitlines(),
     )
+    if rc == 0 and file_path:
+        new = written_files(file_path) - before
+        missing = missing_subjects(file_path, new)
+        result["files"] = sorted(os.path.join(file_path, name) for name in new)
+        if missing:
+            result.update(cause="file_backend", fix="check that EMAIL_FILE_PATH (aloha_email_file_path) is "
+                          "writable by the Aloha user and no other EMAIL_BACKEND overrides the section")
+            result["msg"] = ("send_test_email ran, but %s has no new file with %s. Fix: %s"
+                             % (file_path, " and ".join(repr(m) for m in missing), result["fix"]))
+            module.fail_json(**result)
     if rc == 0:
         count = re.search(r"Successfully sent (\d+) emails?", stdout)
         result["msg"] = "Sent %s test emails to %s" % (

@@ -1,0 +1,142 @@
+"""Bad input: at least 25 wrong inputs, each run against the live host, each
+failing before any file on the host changes, each with a message naming the
+variable and the fix. All cases run in one ansible-playbook run: every case
+is an inventory alias of the same container."""
+
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+import yaml
+
+from alohatest import ROOT, host, host_names, vault_password
+
+TARGET = host_names("aloha")[0]
+BAD = "/srv/bad"
+
+# case -> (variables, substrings the failure message must contain)
+CASES = {
+    "port-465-with-tls": ({"aloha_email_port": 465, "aloha_email_use_tls": True},
+                          ["aloha_email_port is 465", "aloha_email_use_ssl: true"]),
+    "tls-and-ssl": ({"aloha_email_use_tls": True, "aloha_email_use_ssl": True},
+                    ["aloha_email_use_tls and aloha_email_use_ssl are both true"]),
+    "port-out-of-range": ({"aloha_email_port": 70000}, ["aloha_email_port is 70000", "1 to"]),
+    "port-zero": ({"aloha_email_port": 0}, ["aloha_email_port is 0", "1 to"]),
+    "port-not-a-number": ({"aloha_email_port": "smtp"}, ["aloha_email_port"]),
+    "user-without-password": ({"aloha_email_password": ""},
+                              ["aloha_email_host_user is set but aloha_email_password is empty", "Vault"]),
+    "password-leading-space": ({"aloha_email_password": " s3cret"}, ["aloha_email_password", "whitespace"]),
+    "password-trailing-space": ({"aloha_email_password": "s3cret "}, ["aloha_email_password", "whitespace"]),
+    "password-newline": ({"aloha_email_password": "s3c\nret"}, ["aloha_email_password", "newline"]),
+    "password-tab": ({"aloha_email_password": "s3c\tret"}, ["aloha_email_password", "control character"]),
+    "password-non-ascii": ({"aloha_email_password": "s3crét"}, ["aloha_email_password", "non-ASCII"]),
+    "tokenized-without-token": ({"aloha_email_tokenized_noreply_address": "noreply@aloha.test"},
+                                ["aloha_email_tokenized_noreply_address", "{token}"]),
+    "tokenized-malformed": ({"aloha_email_tokenized_noreply_address": "noreply-{token}"},
+                            ["aloha_email_tokenized_noreply_address", "{token}"]),
+    "noreply-malformed": ({"aloha_email_noreply_address": "noreply at aloha.test"},
+                          ["aloha_email_noreply_address", "valid address"]),
+    "recipient-malformed": ({"aloha_email_test_recipient": "ops@"},
+                            ["aloha_email_test_recipient", "valid address"]),
+    "unknown-provider": ({"aloha_email_provider": "mailchimp"}, ["aloha_email_provider", "mailgun"]),
+    "ses-without-region": ({"aloha_email_provider": "ses", "aloha_email_host": ""},
+                           ["aloha_email_ses_region", "eu-west-1"]),
+    "custom-without-host": ({"aloha_email_host": ""}, ["aloha_email_host", "hostname"]),
+    "unknown-mode": ({"aloha_email_mode": "sendmail"}, ["aloha_email_mode", "smtp"]),
+    "file-mode-relative-path": ({"aloha_email_mode": "file", "aloha_email_file_path": "emails"},
+                                ["aloha_email_file_path must be an absolute path"]),
+    "settings-missing": ({"aloha_email_config_dir": BAD + "/no-settings"},
+                         ["settings.py does not exist", "aloha_email_config_dir"]),
+    "settings-syntax-error": ({"aloha_email_config_dir": BAD + "/syntax-error"},
+                              ["syntax error at line", "fix that line"]),
+    "settings-sets-password": ({"aloha_email_config_dir": BAD + "/settings-password"},
+                               ["EMAIL_HOST_PASSWORD on line 2", "aloha_email_password"]),
+    "secrets-without-header": ({"aloha_email_config_dir": BAD + "/secrets-no-header"},
+                               ["[secrets]", "Add a line '[secrets]'"]),
+    "secrets-duplicate-password": ({"aloha_email_config_dir": BAD + "/secrets-duplicate"},
+                                   ["2 'email_password' entries", "Remove the extra line"]),
+    "aloha-user-missing": ({"aloha_email_user": "nosuchuser"}, ["User nosuchuser does not exist", "aloha_email_user"]),
+    "deploy-path-missing": ({"aloha_email_deploy_path": BAD + "/nope"},
+                            ["manage.py does not exist", "aloha_email_deploy_path"]),
+    "restart-script-not-executable": ({"aloha_email_deploy_path": BAD + "/deploy-noexec"},
+                                      ["restart-server is not executable", "aloha_email_deploy_path"]),
+    "local-smarthost-without-password": (
+        {"aloha_email_mode": "local", "aloha_email_local_relay_host": "smtp.aloha.test",
+         "aloha_email_local_relay_user": "aloha@aloha.test", "aloha_email_local_relay_password": ""},
+        ["aloha_email_local_relay_password", "Vault"]),
+    "local-dkim-selector-illegal": ({"aloha_email_mode": "local", "aloha_email_local_dkim_selector": "aloha_2026!"},
+                                    ["aloha_email_local_dkim_selector", "DNS name"]),
+}
+
+
+def state(name):
+    """Content, mode, owner and mtime of every file the role could touch."""
+    return host(name).check_output(
+        "find /etc/aloha /srv/bad /etc/postfix /etc/opendkim /var/log/aloha/emails -type f 2>/dev/null | sort"
+        " | xargs stat -c '%n %a %U %G %Y %s' && sha256sum /etc/aloha/* $(find /srv/bad -type f)")
+
+
+def messages(node):
+    """Every msg string in a json-callback host result."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "msg" and isinstance(value, str):
+                found.append(value)
+            else:
+                found += messages(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += messages(value)
+    return found
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    before = state(TARGET)
+    hosts = {}
+    for case, (variables, _) in CASES.items():
+        hostvars = {"ansible_host": TARGET, "ansible_connection": "containers.podman.podman",
+                    "aloha_email_host": "smtp.aloha.test", "aloha_email_host_user": "aloha@aloha.test",
+                    "aloha_email_password": vault_password(),
+                    "aloha_email_test_recipient": "ops@example.net"}
+        hostvars.update(variables)
+        hosts[case] = hostvars
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = os.path.join(tmp, "inventory.yml")
+        with open(inventory, "w") as f:
+            yaml.safe_dump({"aloha": {"hosts": hosts}}, f)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
+                   ANSIBLE_FORKS="10")
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", inventory, str(ROOT / "molecule/hardening/matrix.yml")],
+            cwd=ROOT, env=env, capture_output=True, text=True)
+    results = json.loads(proc.stdout)
+    after = state(TARGET)
+    per_host = {case: [] for case in CASES}
+    for play in results["plays"]:
+        for task in play["tasks"]:
+            for name, result in task["hosts"].items():
+                if result.get("failed") or any(r.get("failed") for r in result.get("results", [])):
+                    per_host[name] += messages(result)
+    return before, after, per_host, results["stats"]
+
+
+def test_there_are_at_least_25_cases():
+    assert len(CASES) >= 25
+
+
+def test_no_file_on_the_host_changed(matrix):
+    before, after, _, _ = matrix
+    assert before == after
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_case_fails_with_a_message_naming_the_variable_and_fix(matrix, case):
+    _, _, per_host, stats = matrix
+    assert stats[case]["failures"] >= 1 and stats[case]["changed"] == 0
+    text = "\n".join(per_host[case])
+    for expected in CASES[case][1]:
+        assert expected in text, text

@@ -1,0 +1,109 @@
+"""Secrets never leak: converge at -vvv, --check --diff, a failing
+verification with rollback; the password (plain, quoted, base64) is in none
+of Ansible's output, Ansible's log, the fact cache, the retry files, the
+hosts' logs, backup files or any other file on the hosts but its own."""
+
+import pytest
+
+from alohatest import (clear_messages, host, host_names, messages, messages_for, password_forms, run_role,
+                       secrets_value, set_smtp_password, smtp_host, vault_password)
+
+TARGET = host_names("aloha")[0]
+GOOD = "Leak%Check#One;a=b:c'd\"e"
+NEW = "Leak%Check#Two;f=g:h"
+REFUSED = "Leak%Check#Three;i=j:k"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("leak")
+    env = {
+        "ANSIBLE_LOG_PATH": str(tmp / "ansible.log"),
+        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp / "facts"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "1",
+        "ANSIBLE_RETRY_FILES_SAVE_PATH": str(tmp / "retry"),
+    }
+    outputs = {}
+    set_smtp_password(GOOD)
+    outputs["converge -vvv"] = run_role(TARGET, {"aloha_email_password": GOOD}, verbosity=3, env=env)
+    outputs["check diff -vvv"] = run_role(TARGET, {"aloha_email_password": NEW}, check=True, diff=True,
+                                          verbosity=3, env=env)
+    clear_messages()
+    # The SMTP server refuses REFUSED: the verification fails, the role rolls back.
+    outputs["failed verify + rollback -vvv"] = run_role(TARGET, {"aloha_email_password": REFUSED}, verbosity=3,
+                                                        env=env, diff=True)
+    yield tmp, outputs
+    set_smtp_password(vault_password())
+    assert run_role(TARGET).returncode == 0
+
+
+def forms():
+    found = set()
+    for password in (GOOD, NEW, REFUSED):
+        found |= password_forms(password)
+    return found
+
+
+def test_runs_did_what_they_should(runs):
+    _, outputs = runs
+    assert outputs["converge -vvv"].returncode == 0, outputs["converge -vvv"].stdout
+    assert outputs["check diff -vvv"].returncode == 0, outputs["check diff -vvv"].stdout
+    assert "email_password = ******** (changed)" in outputs["check diff -vvv"].stdout
+    failed = outputs["failed verify + rollback -vvv"]
+    assert failed.returncode != 0
+    assert "send_test_email failed (auth_refused)" in failed.stdout
+    assert "previous configuration was restored" in failed.stdout
+
+
+def test_rollback_left_the_host_on_its_old_working_password(runs):
+    h = host(TARGET)
+    assert secrets_value(h).strip() == repr(GOOD)
+    clear_messages()
+    out = h.run("runuser -u aloha -- /home/aloha/deployments/current/manage.py send_test_email ops+%s@example.net"
+                % TARGET)
+    assert out.rc == 0, out.stdout + out.stderr
+    assert len(messages_for(messages(), TARGET)) == 2
+
+
+@pytest.mark.parametrize("name", ["converge -vvv", "check diff -vvv", "failed verify + rollback -vvv"])
+def test_no_secret_in_ansible_output(runs, name):
+    _, outputs = runs
+    text = outputs[name].stdout
+    assert len(text) > 1000
+    for form in forms():
+        assert form not in text, (name, form)
+
+
+def test_no_secret_in_controller_files(runs):
+    tmp, _ = runs
+    files = [p for p in tmp.rglob("*") if p.is_file()]
+    assert (tmp / "ansible.log").is_file() and any("retry" in str(p) for p in files)
+    assert any("facts" in str(p) for p in files)
+    for path in files:
+        text = path.read_text(errors="replace")
+        for form in forms():
+            assert form not in text, (path, form)
+
+
+@pytest.mark.parametrize("which", ["aloha", "smtp"])
+def test_no_secret_in_any_file_on_the_hosts(runs, which):
+    h = host(TARGET) if which == "aloha" else smtp_host()
+    patterns = " ".join("-e %s" % __import__("shlex").quote(f) for f in forms())
+    # Everything that is not the package tree; the only hit allowed is the
+    # secrets file itself (and the SMTP server's own account file).
+    out = h.run("grep -rlF %s /etc /var /root /home /srv /tmp 2>/dev/null" % patterns)
+    hits = set(out.stdout.split())
+    assert hits <= {"/etc/aloha/aloha-secrets.conf", "/etc/aloha-test-smtp/config.json"}, hits
+    assert not h.run("ls /etc/aloha/*~ /etc/aloha/*.bak /etc/aloha/*.orig /etc/aloha/.aloha* 2>/dev/null").stdout
+
+
+def test_logs_exist_and_are_clean(runs):
+    h = host(TARGET)
+    logs = h.check_output("ls /var/log/aloha").split()
+    assert {"send_email.log", "manage.log", "server.log"} <= set(logs)
+
+
+def test_secrets_file_mode(runs):
+    f = host(TARGET).file("/etc/aloha/aloha-secrets.conf")
+    assert (f.user, f.group, f.mode) == ("aloha", "aloha", 0o640)
