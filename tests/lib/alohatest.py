@@ -111,13 +111,19 @@ def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml",
     return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def write_file(h, path, text):
+    """Write TEXT to PATH on host H byte for byte (base64 survives any shell
+    quoting, newlines included)."""
+    h.check_output("echo %s | base64 -d > %s" % (base64.b64encode(text.encode()).decode(), shlex.quote(path)))
+
+
 def set_smtp_password(password, smtp=None):
     """Change the SMTP test account's password (the server re-reads it)."""
     smtp = smtp or smtp_host()
     path = "/etc/aloha-test-smtp/config.json"
     config = json.loads(smtp.file(path).content_string)
     config["accounts"] = {user: password for user in config["accounts"]}
-    smtp.check_output("printf '%%s' %s > %s" % (shlex.quote(json.dumps(config)), path))
+    write_file(smtp, path, json.dumps(config))
 
 
 def inline_vault_vars(path, name, value):

@@ -153,7 +153,7 @@ class SMTPBehaviour:
 
     def __init__(self, accounts=None, mechanisms=("PLAIN", "LOGIN"),
                  refuse_sender=None, refuse_recipient=None, require_auth=True,
-                 mode="smtp", tls_context=None):
+                 mode="smtp", tls_context=None, starttls_context=None):
         self.accounts = accounts or {}
         self.mechanisms = mechanisms
         self.refuse_sender = refuse_sender
@@ -161,6 +161,8 @@ class SMTPBehaviour:
         self.require_auth = require_auth
         self.mode = mode          # smtp | silent | close_after_mail
         self.tls_context = tls_context  # TLS from the first byte (port 465)
+        self.starttls_context = starttls_context  # offers STARTTLS (port 587)
+        self.commands = []
         self.messages = []
         self.logins = []
 
@@ -230,13 +232,24 @@ class _Handler(socketserver.StreamRequestHandler):
             line = self.readline_text()
             verb = line.split(" ", 1)[0].upper()
             arg = line[len(verb):].strip()
+            behaviour.commands.append(verb)
             if verb == "EHLO":
                 caps = ["smtp.aloha.test", "PIPELINING", "8BITMIME"]
+                if behaviour.starttls_context is not None and not getattr(self, "upgraded", False):
+                    caps.append("STARTTLS")
                 if behaviour.mechanisms:
                     caps.append("AUTH " + " ".join(behaviour.mechanisms))
                 for cap in caps[:-1]:
                     self.reply("250-" + cap)
                 self.reply("250 " + caps[-1])
+            elif verb == "STARTTLS" and behaviour.starttls_context is not None:
+                self.reply("220 2.0.0 Ready to start TLS")
+                self.request = behaviour.starttls_context.wrap_socket(
+                    self.request, server_side=True)
+                self.upgraded = True
+                self.connection = self.request
+                self.rfile = self.request.makefile("rb", self.rbufsize)
+                self.wfile = self.request.makefile("wb", self.wbufsize)
             elif verb == "HELO":
                 self.reply("250 smtp.aloha.test")
             elif verb == "AUTH":

@@ -343,6 +343,23 @@ def classify_failure(output, port=None, use_tls=None, use_ssl=None):
                 "or use another port the SMTP provider offers "
                 "(aloha_email_port: 587 or 465)." % (port_text, port_text))
 
+    if "STARTTLS extension not supported by server" in text:
+        return ("starttls_not_offered",
+                "the SMTP server on %s does not offer STARTTLS, so Aloha "
+                "(aloha_email_use_tls: true) cannot encrypt the session: use "
+                "the provider's submission port (aloha_email_port: 587 with "
+                "aloha_email_use_tls: true, or 465 with aloha_email_use_ssl: "
+                "true and aloha_email_use_tls: false)." % port_text)
+
+    if "SMTP AUTH extension not supported by server" in text:
+        return ("auth_not_offered",
+                "the SMTP server on %s offers no login on this connection, "
+                "yet aloha_email_host_user is set; most providers offer AUTH "
+                "only over TLS: set aloha_email_use_tls: true (port 587) or "
+                "aloha_email_use_ssl: true (port 465), or empty "
+                "aloha_email_host_user for a relay that needs no login."
+                % port_text)
+
     if "SMTPServerDisconnected" in text or "Connection unexpectedly closed" in text:
         return ("disconnected",
                 "the SMTP server closed the connection: check that "
@@ -354,6 +371,21 @@ def classify_failure(output, port=None, use_tls=None, use_ssl=None):
             "see stdout_lines and stderr_lines, /var/log/aloha/errors.log and "
             "/var/log/aloha/send_email.log; check the aloha_email_* "
             "variables.")
+
+
+def smtp_error_output(error, transcript="", traceback_text=""):
+    """The text Aloha's send_test_email prints when sending raises error:
+    "Failed to send mails: <error>" and the SMTP transcript for an SMTP
+    protocol error, the traceback for anything else. Lets a client that
+    talks SMTP itself (the preflight) use classify_failure and
+    failure_summary on the same text the verification sees."""
+    import smtplib  # only the preflight needs it; keep the import local
+
+    if isinstance(error, smtplib.SMTPException):
+        return "Failed to send mails: %s\n\nFull SMTP log follows:\n%s" % (
+            error, transcript or "")
+    return "%s\n%s" % (transcript or "", traceback_text or "%s: %s" % (
+        type(error).__name__, error))
 
 
 def failure_summary(output):

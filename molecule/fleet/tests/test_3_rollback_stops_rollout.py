@@ -1,0 +1,64 @@
+"""Preflight off, and the SMTP server refuses the new password of group B:
+the first host of the group is rolled back to its exact files, still sends
+mail with its old settings, and the rollout stops there."""
+
+import pytest
+
+from alohatest import (clear_messages, file_checksums, fleet_recipient, fleet_report, host, host_names, messages,
+                       run_fleet, send_test_email)
+
+ALOHA = host_names("aloha")
+FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
+REFUSED = "B-rotated-but-not-at-the-provider"
+
+
+@pytest.fixture(scope="module")
+def rolled_back():
+    clear_messages()
+    before = {name: file_checksums(name) for name in ALOHA}
+    restarts = host(FIRST_B).file("/var/log/aloha/server.log").content_string.count("Restarting django server")
+    proc = run_fleet("playbooks/rollout.yml",
+                     {"vault_fleet_b_password": REFUSED, "aloha_email_preflight": False,
+                      "aloha_email_rollout_batch": 2},
+                     report="rollback")
+    return dict(proc=proc, before=before, restarts=restarts, report=fleet_report("rollback", "rollout.json"))
+
+
+def test_rollout_fails_and_stops(rolled_back):
+    proc = rolled_back["proc"]
+    assert proc.returncode == 2, proc.stdout
+    assert "send_test_email failed (auth_refused)" in proc.stdout
+    assert "SMTP preflight" not in proc.stdout
+    assert REFUSED not in proc.stdout
+
+
+def test_summary_shows_the_rollback(rolled_back):
+    report = rolled_back["report"]
+    row = report[FIRST_B]
+    assert (row["status"], row["stage"], row["cause"], row["changed"], row["rolled_back"]) == \
+        ("failed", "verify", "auth_refused", True, True)
+    for name in LATER_B:
+        assert report[name]["status"] == "skipped"
+
+
+def test_files_are_restored_exactly_and_aloha_restarted(rolled_back):
+    assert file_checksums(FIRST_B) == rolled_back["before"][FIRST_B]
+    log = host(FIRST_B).file("/var/log/aloha/server.log").content_string
+    # Once on the new settings, once on the restored ones.
+    assert log.count("Restarting django server") == rolled_back["restarts"] + 2
+    assert host(FIRST_B).service("aloha-server").is_running
+
+
+@pytest.mark.parametrize("name", LATER_B)
+def test_later_hosts_untouched(rolled_back, name):
+    assert file_checksums(name) == rolled_back["before"][name]
+
+
+def test_rolled_back_host_still_sends_with_its_old_settings(rolled_back):
+    clear_messages()
+    proc = send_test_email(FIRST_B, fleet_recipient(FIRST_B))
+    assert proc.rc == 0, proc.stdout + proc.stderr
+    msgs = [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
+    assert len(msgs) == 2
+    for m in msgs:
+        assert (m["port"], m["tls"], m["auth_user"]) == (465, True, "fleet-b@aloha.test")

@@ -1,0 +1,92 @@
+"""playbooks/audit.yml (in check mode, with the preflight): its JSON report
+matches the hosts' real files, it shows drift, and it changes nothing and
+sends no mail."""
+
+import ast
+import base64
+import json
+
+import pytest
+
+from alohatest import (ROOT, file_checksums, fleet_report, host, host_names, messages, read_secrets, run_fleet,
+                       vault_password)
+
+ALOHA = host_names("aloha")
+DRIFTED = host_names("fleet_a")[-1]
+SETTINGS = "/etc/aloha/settings.py"
+
+
+def real_state(name):
+    """What the host's files say, read independently of the module."""
+    h = host(name)
+    values = {}
+    for node in ast.parse(h.file(SETTINGS).content_string).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    secrets = read_secrets(h.file("/etc/aloha/aloha-secrets.conf").content_string)
+    return dict(mode="smtp", smtp_host=values.get("EMAIL_HOST"), port=values.get("EMAIL_PORT", 25),
+                security="ssl" if values.get("EMAIL_USE_SSL") else ("starttls" if values.get("EMAIL_USE_TLS")
+                                                                    else "none"),
+                host_user=values.get("EMAIL_HOST_USER", ""),
+                password_set=bool(secrets.get("secrets", "email_password", fallback="")))
+
+
+@pytest.fixture(scope="module")
+def audit():
+    h = host(DRIFTED)
+    original = h.file(SETTINGS).content_string
+    # An operator's line after the section: Python's last assignment wins.
+    h.check_output("printf '\\n# ops: temporary port\\nEMAIL_PORT = 2525\\n' >> %s" % SETTINGS)
+    before = {name: file_checksums(name) for name in ALOHA}
+    count = len(messages())
+    proc = run_fleet("playbooks/audit.yml", {"aloha_email_audit_preflight": True}, report="audit", check=True)
+    after = {name: file_checksums(name) for name in ALOHA}
+    mails = len(messages()) - count
+    # The hosts' real state while the audit ran (with the drift in place).
+    real = {name: real_state(name) for name in ALOHA}
+    h.check_output("echo %s | base64 -d > %s" % (base64.b64encode(original.encode()).decode(), SETTINGS))
+    assert h.file(SETTINGS).content_string == original
+    return dict(proc=proc, report=fleet_report("audit", "audit.json"), before=before, after=after, mails=mails,
+                real=real)
+
+
+def test_audit_runs_and_changes_nothing(audit):
+    assert audit["proc"].returncode == 0, audit["proc"].stdout
+    assert audit["after"] == audit["before"]
+    assert audit["mails"] == 0
+
+
+@pytest.mark.parametrize("name", ALOHA)
+def test_report_matches_the_real_state(audit, name):
+    row = audit["report"][name]
+    real = audit["real"][name]
+    for key, value in real.items():
+        assert row[key] == value, (key, row)
+
+
+def test_drift_is_reported(audit):
+    report = audit["report"]
+    assert report[DRIFTED]["port"] == 2525
+    assert report[DRIFTED]["in_sync"] is False
+    assert report[DRIFTED]["drift"] == [{"setting": "port", "host": 2525, "inventory": 587}]
+    for name in ALOHA:
+        if name != DRIFTED:
+            assert report[name]["in_sync"] is True, report[name]
+
+
+def test_preflight_result_is_in_the_report(audit):
+    for name in ALOHA:
+        assert audit["report"][name]["preflight"]["ok"] is True, audit["report"][name]
+
+
+def test_report_files_and_screen_never_hold_a_password(audit):
+    md = (ROOT / ".cache/fleet/reports/audit/audit.md").read_text()
+    assert "| host | mode |" in md
+    for name in ALOHA:
+        assert name in md and name in audit["proc"].stdout
+    for text in (md, audit["proc"].stdout, json.dumps(audit["report"])):
+        assert vault_password() not in text
+        assert "B-fleet%pass;42" not in text
