@@ -1,5 +1,5 @@
-"""Secrets never leak: converge at -vvv, --check --diff, a failing
-verification with rollback; the password (plain, quoted, base64) is in none
+"""Secrets never leak: converge at -vvv, --check --diff, a preflight
+refusal, a failing verification with rollback; the password (plain, quoted, base64) is in none
 of Ansible's output, Ansible's log, the fact cache, the retry files, the
 hosts' logs, backup files or any other file on the hosts but its own."""
 
@@ -27,12 +27,16 @@ def runs(tmp_path_factory):
     outputs = {}
     set_smtp_password(GOOD)
     outputs["converge -vvv"] = run_role(TARGET, {"aloha_email_password": GOOD}, verbosity=3, env=env)
-    outputs["check diff -vvv"] = run_role(TARGET, {"aloha_email_password": NEW}, check=True, diff=True,
-                                          verbosity=3, env=env)
+    # NEW is not the server's password yet: the preflight (which runs in
+    # check mode too) is off so that the check run shows the whole diff.
+    outputs["check diff -vvv"] = run_role(TARGET, {"aloha_email_password": NEW, "aloha_email_preflight": False},
+                                          check=True, diff=True, verbosity=3, env=env)
+    outputs["preflight refusal -vvv"] = run_role(TARGET, {"aloha_email_password": REFUSED}, verbosity=3, env=env)
     clear_messages()
-    # The SMTP server refuses REFUSED: the verification fails, the role rolls back.
-    outputs["failed verify + rollback -vvv"] = run_role(TARGET, {"aloha_email_password": REFUSED}, verbosity=3,
-                                                        env=env, diff=True)
+    # Without the preflight, the SMTP server refuses REFUSED at the
+    # verification, and the role rolls back.
+    outputs["failed verify + rollback -vvv"] = run_role(
+        TARGET, {"aloha_email_password": REFUSED, "aloha_email_preflight": False}, verbosity=3, env=env, diff=True)
     yield tmp, outputs
     set_smtp_password(vault_password())
     assert run_role(TARGET).returncode == 0
@@ -50,6 +54,8 @@ def test_runs_did_what_they_should(runs):
     assert outputs["converge -vvv"].returncode == 0, outputs["converge -vvv"].stdout
     assert outputs["check diff -vvv"].returncode == 0, outputs["check diff -vvv"].stdout
     assert "email_password = ******** (changed)" in outputs["check diff -vvv"].stdout
+    refused = outputs["preflight refusal -vvv"]
+    assert refused.returncode != 0 and "SMTP preflight failed (auth_refused)" in refused.stdout
     failed = outputs["failed verify + rollback -vvv"]
     assert failed.returncode != 0
     assert "send_test_email failed (auth_refused)" in failed.stdout
@@ -66,7 +72,8 @@ def test_rollback_left_the_host_on_its_old_working_password(runs):
     assert len(messages_for(messages(), TARGET)) == 2
 
 
-@pytest.mark.parametrize("name", ["converge -vvv", "check diff -vvv", "failed verify + rollback -vvv"])
+@pytest.mark.parametrize("name", ["converge -vvv", "check diff -vvv", "preflight refusal -vvv",
+                                  "failed verify + rollback -vvv"])
 def test_no_secret_in_ansible_output(runs, name):
     _, outputs = runs
     text = outputs[name].stdout
