@@ -107,8 +107,8 @@ def prepare(smtp, hosts, workdir):
         "vars": {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"},
         "children": {"smtp": {"hosts": {smtp: None}}, "aloha": {"hosts": {h: None for h in hosts}}}}}))
     print("==> Preparing %d hosts (fixtures and sshd; not measured)" % len(hosts), flush=True)
-    sh(["ansible-playbook", "-i", str(inventory), "-f", "50", "tests/fixtures/prepare.yml"], stdout=subprocess.DEVNULL)
-    sh(["ansible-playbook", "-i", str(inventory), "-f", "50", "tests/fixtures/sshd.yml",
+    sh(["ansible-playbook", "-i", str(inventory), "-f", "10", "tests/fixtures/prepare.yml"], stdout=subprocess.DEVNULL)
+    sh(["ansible-playbook", "-i", str(inventory), "-f", "10", "tests/fixtures/sshd.yml",
         "-e", "aloha_test_ssh_dir=%s" % workdir], stdout=subprocess.DEVNULL)
     return yaml.safe_load((workdir / "hosts.yml").read_text())
 
