@@ -3,7 +3,6 @@ loopback, postfix relays through the SMTP test server (587, STARTTLS, AUTH)
 and OpenDKIM signs both test emails with keys whose DNS records verify."""
 
 import re
-import socket
 
 import pytest
 
