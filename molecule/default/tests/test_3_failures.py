@@ -4,14 +4,11 @@ input is refused before the host changes. These tests exercise the
 verification (send_test_email), so they turn the preflight off; the
 preflight's own tests are in test_4_preflight.py."""
 
-import json
-
 import pytest
 
-from alohatest import host, host_names, password_forms, run_role, smtp_host, write_file
+from alohatest import host, host_names, password_forms, run_role
 
 TARGET = host_names("aloha")[0]
-CONFIG = "/etc/aloha-test-smtp/config.json"
 
 
 def restore():
@@ -35,17 +32,6 @@ def test_wrong_password_fails_with_auth_cause_and_no_secret():
     for form in password_forms(wrong):
         assert form not in proc.stdout
     restore()
-
-
-@pytest.fixture
-def no_tokenized_senders():
-    smtp = smtp_host()
-    original = smtp.file(CONFIG).content_string
-    config = json.loads(original)
-    config["allowed_senders"] = [s for s in config["allowed_senders"] if "noreply-" not in s]
-    write_file(smtp, CONFIG, json.dumps(config))
-    yield
-    write_file(smtp, CONFIG, original)
 
 
 def test_refused_tokenized_sender_points_to_add_tokens(no_tokenized_senders):

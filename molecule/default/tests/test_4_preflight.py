@@ -14,10 +14,9 @@ import subprocess
 
 import pytest
 
-from alohatest import INVENTORY, ROOT, host, host_names, messages, password_forms, run_role, smtp_host, write_file
+from alohatest import INVENTORY, ROOT, host, host_names, messages, password_forms, run_role, smtp_host
 
 TARGET = host_names("aloha")[0]
-CONFIG = "/etc/aloha-test-smtp/config.json"
 CA_DIR = ROOT / ".cache/test-ca"
 SMTP_LOG = "/var/log/aloha-test-smtp.log"
 TASK = "Check that the SMTP server takes Aloha's login and senders (no mail is sent)."
@@ -157,17 +156,6 @@ def test_wrong_password_is_auth_refused_and_never_shown():
                                             "aloha_email_password", verbosity=3)
     for form in password_forms(wrong):
         assert form not in proc.stdout
-
-
-@pytest.fixture
-def no_tokenized_senders():
-    smtp = smtp_host()
-    original = smtp.file(CONFIG).content_string
-    config = json.loads(original)
-    config["allowed_senders"] = [s for s in config["allowed_senders"] if "noreply-" not in s]
-    write_file(smtp, CONFIG, json.dumps(config))
-    yield
-    write_file(smtp, CONFIG, original)
 
 
 def test_refused_tokenized_sender_suggests_turning_tokens_off(no_tokenized_senders):
