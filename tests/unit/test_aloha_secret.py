@@ -318,11 +318,14 @@ def test_module_creates_missing_file_with_owner_group_mode(run_module, tmp_path)
 def test_module_applies_mode_on_unchanged_content(run_module, tmp_path):
     path = write(tmp_path / "aloha-secrets.conf", "[secrets]\nemail_password = same\n")
     path.chmod(0o644)
+    # The role's dry run: a mode to fix alone is a needed change.
+    proc, result = run_secret(run_module, path, "same", check=True, args=dict(mode="0640"))
+    assert result["needs_change"] is True and stat.S_IMODE(path.stat().st_mode) == 0o644
     proc, result = run_secret(run_module, path, "same", args=dict(mode="0640"))
     assert result["changed"] is True
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     proc, result = run_secret(run_module, path, "same", args=dict(mode="0640"))
-    assert result["changed"] is False
+    assert result["changed"] is False and result["needs_change"] is False
 
 
 def test_module_create_false_fails_on_missing_file(run_module, tmp_path):
@@ -339,7 +342,7 @@ def test_check_mode_writes_nothing(run_module, tmp_path):
     before = path.stat()
     proc, result = run_secret(run_module, path, "would-be", check=True,
                               args=dict(mode="0640"))
-    assert result["changed"] is True
+    assert result["changed"] is True and result["needs_change"] is True
     assert path.read_text() == SECRETS
     after = path.stat()
     assert (after.st_mtime_ns, after.st_ino, stat.S_IMODE(after.st_mode)) == (

@@ -148,7 +148,7 @@ def test_module_check_mode_writes_nothing_and_real_run_is_atomic(tmp_path):
     path.chmod(0o600)
     args = dict(path=str(path), content=SECTION, managed_names=MANAGED, mode="0644")
     res = ansible_module(tmp_path, args, check=True, diff=True)
-    assert res["changed"] is True
+    assert res["changed"] is True and res["needs_change"] is True
     assert path.read_text() == SEED
     assert "EMAIL_PORT = 587" in res["diff"]["after"]
     res = ansible_module(tmp_path, args)
@@ -157,7 +157,12 @@ def test_module_check_mode_writes_nothing_and_real_run_is_atomic(tmp_path):
     assert exec_settings(path.read_text())["EMAIL_PORT"] == 587
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".settings")] == []
     res = ansible_module(tmp_path, args)
-    assert res["changed"] is False
+    assert res["changed"] is False and res["needs_change"] is False
+    # A mode that differs is a change too (the role skips the write when
+    # the dry run's needs_change is false).
+    path.chmod(0o600)
+    res = ansible_module(tmp_path, args, check=True)
+    assert res["needs_change"] is True and path.read_text().count("EMAIL_PORT = 587") == 1
 
 
 def test_module_fails_on_missing_file(tmp_path):

@@ -76,6 +76,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+needs_change:
+  description: Whether the file differs from what the module writes (value, owner, group or mode).
+    The same as C(changed), but kept when a task overrides C(changed), as the role's dry run does.
+  type: bool
+  returned: always
 msg:
   description: What was done.
   returned: always
@@ -453,6 +458,7 @@ def main():
         result["changed"] = module.set_fs_attributes_if_different(
             file_args, result["changed"])
 
+    result["needs_change"] = result["changed"]
     if module._diff:
         result["diff"] = dict(before=before, after=after,
                               before_header=path, after_header=path)

@@ -63,6 +63,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+needs_change:
+  description: Whether the file differs from what the module writes (content, owner, group or mode).
+    The same as C(changed), but kept when a task overrides C(changed), as the role's dry run does.
+  type: bool
+  returned: always
 settings:
   description: Literal values of aloha_ADMINISTRATOR and EXTERNAL_HOST in the new file.
   type: dict
@@ -289,6 +294,7 @@ def main():
             module.atomic_move(tmp, path)
     file_args = module.load_file_common_arguments(p)
     result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    result["needs_change"] = result["changed"]
     module.exit_json(**result)
 
 
