@@ -1,16 +1,42 @@
-"""Switching the same hosts to port 465 with SSL sends both emails over TLS
-from the first byte, and touches only the section."""
+"""Switching the same hosts to port 465 with SSL: --check --diff previews
+it (the settings diff once per host, no secret, nothing changed); the run
+sends both emails over TLS from the first byte, and touches only the
+section."""
 
 import pytest
 
-from alohatest import clear_messages, host, host_names, messages, messages_for, run_role, section
+from alohatest import (clear_messages, host, host_names, messages, messages_for, password_forms, run_role, section,
+                       vault_password)
 
 ALOHA = host_names("aloha")
 SSL_VARS = {"aloha_email_port": 465, "aloha_email_use_ssl": True, "aloha_email_use_tls": False}
 
 
+def checksums():
+    return {n: host(n).check_output("sha256sum /etc/aloha/settings.py /etc/aloha/aloha-secrets.conf") for n in ALOHA}
+
+
 @pytest.fixture(scope="module")
-def switched():
+def previewed():
+    before = checksums()
+    proc = run_role("aloha", SSL_VARS, check=True, diff=True)
+    return before, checksums(), proc
+
+
+def test_check_diff_previews_the_switch_without_secret_or_change(previewed):
+    before, after, proc = previewed
+    assert proc.returncode == 0, proc.stdout
+    assert after == before
+    # Once per host: the validation's dry run shows no diff of its own.
+    assert proc.stdout.count("-EMAIL_PORT = 587") == len(ALOHA), proc.stdout
+    assert proc.stdout.count("+EMAIL_PORT = 465") == len(ALOHA)
+    assert proc.stdout.count("+EMAIL_USE_SSL = True") == len(ALOHA)
+    for form in password_forms(vault_password()):
+        assert form not in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def switched(previewed):
     clear_messages()
     before = {n: host(n).file("/etc/aloha/settings.py").content_string for n in ALOHA}
     proc = run_role("aloha", SSL_VARS)
