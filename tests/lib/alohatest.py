@@ -69,6 +69,22 @@ def messages_for(msgs, hostname):
     return [m for m in msgs if recipient(hostname) in m["rcpt_tos"]]
 
 
+def two_test_emails(hostname):
+    """The two test emails the SMTP server holds from HOSTNAME, as (the
+    administrator's, the noreply one's), after the checks every mode
+    shares: senders, subjects, recipient."""
+    msgs = messages_for(messages(), hostname)
+    assert len(msgs) == 2, msgs
+    admin, noreply = msgs
+    assert admin["mail_from"] == "support@aloha.test"
+    assert admin["headers"]["Subject"] == "Aloha email test"
+    assert re.fullmatch(r"noreply-[a-z2-7]{24}@%s\.aloha\.test" % re.escape(hostname), noreply["mail_from"])
+    assert noreply["headers"]["Subject"] == "Aloha noreply email test"
+    for m in msgs:
+        assert m["rcpt_tos"] == [recipient(hostname)]
+    return admin, noreply
+
+
 def section(text, title="Outgoing email (SMTP) settings."):
     """(section lines, other lines) of a settings.py text."""
     lines = text.splitlines()
@@ -176,6 +192,16 @@ def fleet_report(report, name):
     """A JSON report a fleet playbook wrote: {host: row}."""
     data = json.loads((FLEET_REPORTS / report / name).read_text())
     return {row["host"]: row for row in data["hosts"]}
+
+
+def stopped_rollout(extra_vars, report):
+    """playbooks/rollout.yml in batches of two with EXTRA_VARS, for a test
+    that expects it to stop on group B's first host: the Aloha hosts' file
+    checksums before, the run, and its JSON report."""
+    clear_messages()
+    before = {name: file_checksums(name) for name in host_names("aloha")}
+    proc = run_fleet("playbooks/rollout.yml", dict(extra_vars, aloha_email_rollout_batch=2), report=report)
+    return dict(proc=proc, before=before, report=fleet_report(report, "rollout.json"))
 
 
 def fleet_recipient(hostname):

@@ -4,8 +4,7 @@ touched, and the summary says so."""
 
 import pytest
 
-from alohatest import (clear_messages, file_checksums, fleet_recipient, fleet_report, host, host_names, messages,
-                       password_forms, run_fleet)
+from alohatest import file_checksums, fleet_recipient, host, host_names, messages, password_forms, stopped_rollout
 
 ALOHA = host_names("aloha")
 FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
@@ -14,14 +13,10 @@ WRONG = "Wr0ng-B%pass;#"
 
 @pytest.fixture(scope="module")
 def stopped():
-    clear_messages()
-    before = {name: file_checksums(name) for name in ALOHA}
     manage_logs = {name: host(name).file("/var/log/aloha/manage.log").content_string for name in ALOHA}
     server_logs = {name: host(name).file("/var/log/aloha/server.log").content_string for name in ALOHA}
-    proc = run_fleet("playbooks/rollout.yml", {"vault_fleet_b_password": WRONG, "aloha_email_rollout_batch": 2},
-                     report="preflight")
-    return dict(proc=proc, before=before, manage_logs=manage_logs, server_logs=server_logs,
-                report=fleet_report("preflight", "rollout.json"))
+    return dict(stopped_rollout({"vault_fleet_b_password": WRONG}, "preflight"),
+                manage_logs=manage_logs, server_logs=server_logs)
 
 
 def test_rollout_fails_with_the_preflight_cause(stopped):

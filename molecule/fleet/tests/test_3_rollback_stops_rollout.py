@@ -4,24 +4,18 @@ mail with its old settings, and the rollout stops there."""
 
 import pytest
 
-from alohatest import (clear_messages, file_checksums, fleet_recipient, fleet_report, host, host_names, messages,
-                       run_fleet, send_test_email)
+from alohatest import (clear_messages, file_checksums, fleet_recipient, host, host_names, messages, send_test_email,
+                       stopped_rollout)
 
-ALOHA = host_names("aloha")
 FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
 REFUSED = "B-rotated-but-not-at-the-provider"
 
 
 @pytest.fixture(scope="module")
 def rolled_back():
-    clear_messages()
-    before = {name: file_checksums(name) for name in ALOHA}
     restarts = host(FIRST_B).file("/var/log/aloha/server.log").content_string.count("Restarting django server")
-    proc = run_fleet("playbooks/rollout.yml",
-                     {"vault_fleet_b_password": REFUSED, "aloha_email_preflight": False,
-                      "aloha_email_rollout_batch": 2},
-                     report="rollback")
-    return dict(proc=proc, before=before, restarts=restarts, report=fleet_report("rollback", "rollout.json"))
+    return dict(stopped_rollout({"vault_fleet_b_password": REFUSED, "aloha_email_preflight": False}, "rollback"),
+                restarts=restarts)
 
 
 def test_rollout_fails_and_stops(rolled_back):

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from alohatest import (TOKENIZED, dkim_tags, dkim_verifies, dns_records_path, dns_txt_records, host, host_names,
-                       messages, messages_for, recipient, section, smtp_host)
+from alohatest import (dkim_tags, dkim_verifies, dns_records_path, dns_txt_records, host, host_names, messages,
+                       messages_for, section, smtp_host, two_test_emails)
 
 ALOHA = host_names("aloha")
 PASSWORD = "s3cret-Pa55"  # the SMTP fixture's default account, as in vault.yml
@@ -46,18 +46,11 @@ def test_packages_and_services(name):
 
 @pytest.mark.parametrize("name", ALOHA)
 def test_smtp_server_got_both_emails_through_postfix_signed(name):
-    msgs = messages_for(messages(), name)
-    assert len(msgs) == 2, msgs
-    admin, noreply = msgs
-    assert admin["mail_from"] == "support@aloha.test"
-    assert admin["headers"]["Subject"] == "Aloha email test"
-    assert TOKENIZED.match(noreply["mail_from"]) and noreply["mail_from"].endswith("@%s.aloha.test" % name)
-    assert noreply["headers"]["Subject"] == "Aloha noreply email test"
+    admin, noreply = two_test_emails(name)
     records = dns_txt_records(dns_records_path(name))
     for m, domain in ((admin, "aloha.test"), (noreply, "%s.aloha.test" % name)):
         # Through postfix as smarthost client: STARTTLS and AUTH on 587.
         assert (m["port"], m["tls"], m["auth_user"]) == (587, True, "aloha@aloha.test")
-        assert m["rcpt_tos"] == [recipient(name)]
         assert "(Postfix)" in m["raw"]
         tags = dkim_tags(m["raw"])
         assert (tags["d"], tags["s"], tags["a"]) == (domain, "aloha", "rsa-sha256")
