@@ -151,10 +151,11 @@ def main():
                 print(figures[label][3][-3000:])
                 sys.exit("%s failed for N=%d" % (label, n))
             # A re-run that changes something is not the run being measured.
-            changed = re.findall(r"^(\S+)\s*:.* changed=([1-9][0-9]*)", figures[label][3], re.M)
-            if label == "no-change re-run" and changed:
-                print(figures[label][3][-3000:])
-                sys.exit("the no-change re-run changed %s for N=%d" % (changed, n))
+            if label == "no-change re-run":
+                changed = re.findall(r"^(\S+)\s*:.* changed=([1-9][0-9]*)", figures[label][3], re.M)
+                if changed:
+                    print(figures[label][3][-3000:])
+                    sys.exit("the no-change re-run changed %s for N=%d" % (changed, n))
         sh(["ansible-playbook", "-i", inv, "tests/bench/reset.yml", "--tags", "fetch"], stdout=subprocess.DEVNULL)
         figures["floor"] = timed(["ansible-playbook", "-i", inv, "tests/bench/floor.yml"])
         if figures["floor"][2] != 0:

@@ -5,22 +5,18 @@ section."""
 
 import pytest
 
-from alohatest import (clear_messages, host, host_names, messages, messages_for, password_forms, run_role, section,
-                       vault_password)
+from alohatest import (clear_messages, file_checksums, host, host_names, messages, messages_for, password_forms,
+                       run_role, section, vault_password)
 
 ALOHA = host_names("aloha")
 SSL_VARS = {"aloha_email_port": 465, "aloha_email_use_ssl": True, "aloha_email_use_tls": False}
 
 
-def checksums():
-    return {n: host(n).check_output("sha256sum /etc/aloha/settings.py /etc/aloha/aloha-secrets.conf") for n in ALOHA}
-
-
 @pytest.fixture(scope="module")
 def previewed():
-    before = checksums()
+    before = {n: file_checksums(n) for n in ALOHA}
     proc = run_role("aloha", SSL_VARS, check=True, diff=True)
-    return before, checksums(), proc
+    return before, {n: file_checksums(n) for n in ALOHA}, proc
 
 
 def test_check_diff_previews_the_switch_without_secret_or_change(previewed):

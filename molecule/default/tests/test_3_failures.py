@@ -6,7 +6,7 @@ preflight's own tests are in test_4_preflight.py."""
 
 import pytest
 
-from alohatest import host, host_names, password_forms, run_role
+from alohatest import file_checksums, host_names, password_forms, run_role
 
 TARGET = host_names("aloha")[0]
 
@@ -15,11 +15,6 @@ def restore():
     """Put the vault's working configuration back for the next test."""
     proc = run_role(TARGET, {})
     assert proc.returncode == 0, proc.stdout
-
-
-def checksums(name):
-    h = host(name)
-    return h.check_output("sha256sum /etc/aloha/settings.py /etc/aloha/aloha-secrets.conf")
 
 
 def test_wrong_password_fails_with_auth_cause_and_no_secret():
@@ -60,8 +55,8 @@ def test_blocked_port_fails_with_firewall_cause():
     ({"aloha_email_password": " padded"}, "aloha_email_password"),
 ])
 def test_bad_input_fails_before_any_change(extra, variable):
-    before = checksums(TARGET)
+    before = file_checksums(TARGET)
     proc = run_role(TARGET, extra)
     assert proc.returncode != 0
     assert variable in proc.stdout
-    assert checksums(TARGET) == before
+    assert file_checksums(TARGET) == before

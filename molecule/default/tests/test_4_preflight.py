@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from alohatest import INVENTORY, ROOT, host, host_names, messages, password_forms, run_role, smtp_host
+from alohatest import INVENTORY, ROOT, file_checksums, host_names, messages, password_forms, run_role, smtp_host
 
 TARGET = host_names("aloha")[0]
 CA_DIR = ROOT / ".cache/test-ca"
@@ -32,10 +32,6 @@ WAIT_FOR_PORTS = ("python3 -c 'import socket, time\n"
                   "        time.sleep(0.1)'")
 
 
-def checksums(name):
-    return host(name).check_output("sha256sum /etc/aloha/settings.py /etc/aloha/aloha-secrets.conf")
-
-
 def smtp_log_size():
     return int(smtp_host().check_output("stat -c %%s %s" % SMTP_LOG))
 
@@ -47,7 +43,7 @@ def smtp_log_since(offset):
 def assert_stopped_before_any_change(extra, cause, *needles, verbosity=0):
     """Run the role for real with extra: the preflight fails with cause,
     and the host's files are byte for byte what they were."""
-    before = checksums(TARGET)
+    before = file_checksums(TARGET)
     count = len(messages())
     proc = run_role(TARGET, extra, verbosity=verbosity)
     assert proc.returncode != 0, proc.stdout
@@ -59,7 +55,7 @@ def assert_stopped_before_any_change(extra, cause, *needles, verbosity=0):
     for needle in needles:
         assert needle in line, (needle, line)
     assert "Write the outgoing email section of settings.py." not in proc.stdout.split(TASK)[-1]
-    assert checksums(TARGET) == before
+    assert file_checksums(TARGET) == before
     assert len(messages()) == count
     return proc
 
