@@ -5,17 +5,17 @@ import re
 
 import pytest
 
-from alohatest import host, host_names, run_role
+from alohatest import file_checksums, host_names, run_role
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[0]
 CONVERGE = "molecule/local_postfix/converge.yml"
-FILES = ("/etc/aloha/settings.py /etc/postfix/main.cf /etc/opendkim.conf /etc/opendkim/KeyTable "
-         "/etc/opendkim/keys/*/*.private /etc/postfix/sasl_passwd")
+FILES = ("/etc/aloha/settings.py", "/etc/postfix/main.cf", "/etc/opendkim.conf", "/etc/opendkim/KeyTable",
+         "/etc/opendkim/keys/*/*.private", "/etc/postfix/sasl_passwd")
 
 
 def checksums(name):
-    return host(name).check_output("sha256sum %s" % FILES)
+    return file_checksums(name, FILES)
 
 
 def test_second_converge_changes_nothing_and_keeps_the_keys():
