@@ -215,6 +215,11 @@ def file_checksums(name, paths=ALOHA_FILES):
     return host(name).check_output("sha256sum %s" % " ".join(paths))
 
 
+def file_stats(name, paths=ALOHA_FILES):
+    """Owner, group and mode of each file, as `stat` prints them."""
+    return host(name).check_output("stat -c '%%U %%G %%a %%n' %s" % " ".join(paths))
+
+
 def send_test_email(name, address):
     """Aloha's own test tool on the host, as the aloha user."""
     return host(name).run("runuser -u aloha -- /home/aloha/deployments/current/manage.py send_test_email %s"

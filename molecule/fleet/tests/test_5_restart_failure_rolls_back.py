@@ -1,0 +1,156 @@
+"""Aloha refuses to restart with the new configuration: the operator moves
+group B's first host to file mode in host_vars, but a line of their own
+further down settings.py reads EMAIL_HOST, which file mode no longer sets.
+restart-server cannot load settings.py and does not restart. The role
+sends no test email, rolls the host back to its exact files (content,
+owner, group, mode), restarts Aloha on them, and the rollout stops there
+with the cause restart_failed. With verification off there is nothing to
+roll back to: the failed restart fails the host. Afterwards the fleet is put
+back as it was and verified whole."""
+
+import pytest
+
+from alohatest import (ALOHA_FILES, FLEET_HOSTS, clear_messages, file_checksums, file_stats, fleet_recipient, fleet_report, host,
+                       host_names, messages, password_forms, run_fleet, send_test_email, stopped_rollout, write_file)
+
+ALOHA = host_names("aloha")
+FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
+SETTINGS, SECRETS = ALOHA_FILES
+EMAIL_DIR = "/var/log/aloha/emails"
+HOST_VARS = FLEET_HOSTS.parent / "host_vars" / ("%s.yml" % FIRST_B)
+# Valid Python that needs EMAIL_HOST, as the operator's code may.
+OPERATOR_LINES = ("\n# ops 2025-06: the status page shows the relay Aloha sends through (OPS-1602).\n"
+                  "STATUS_PAGE_EMAIL_RELAY = \"%s:%s\" % (EMAIL_HOST, EMAIL_PORT)\n")
+
+
+def server_pid(h):
+    return h.check_output("systemctl show --property=MainPID --value aloha-server.service")
+
+
+@pytest.fixture(scope="module")
+def failed_restart():
+    h = host(FIRST_B)
+    original = h.file(SETTINGS).content_string
+    original_secrets = h.file(SECRETS).content_string
+    had_email_dir = h.file(EMAIL_DIR).exists
+
+    def put_back():
+        HOST_VARS.unlink(missing_ok=True)
+        write_file(h, SETTINGS, original)
+        write_file(h, SECRETS, original_secrets)
+        if not had_email_dir:
+            h.check_output("rm -rf %s" % EMAIL_DIR)
+
+    write_file(h, SETTINGS, original + OPERATOR_LINES)
+    HOST_VARS.parent.mkdir(exist_ok=True)
+    HOST_VARS.write_text("---\naloha_email_mode: file\n")
+    stats = file_stats(FIRST_B)
+    log = h.file("/var/log/aloha/server.log").content_string
+    pid = server_pid(h)
+    try:
+        run = stopped_rollout({}, "restart")
+        # What a restart of the stand-in does with the new files, seen from the role's output.
+        yield dict(run, stats=stats, restarts=log.count("Restarting django server"), pid=pid,
+                   log_length=len(log), put_back=put_back)
+    finally:
+        put_back()
+
+
+def test_rollout_fails_with_the_restart_cause(failed_restart):
+    proc = failed_restart["proc"]
+    assert proc.returncode != 0, proc.stdout
+    assert proc.returncode == 2, proc.stdout
+    assert "Aloha did not restart with the new configuration (restart_failed)" in proc.stdout
+    assert "exited with rc 1" in proc.stdout
+    # The restart's own error, so the operator sees what Aloha refused.
+    assert "NameError: name 'EMAIL_HOST' is not defined" in proc.stdout
+    assert "The previous configuration was restored and Aloha restarted with it." in proc.stdout
+    assert "Rollout stopped: 1 of 2 host(s)" in proc.stdout
+    for form in password_forms("B-fleet%pass;42", "fleet-b@aloha.test"):
+        assert form not in proc.stdout
+
+
+def test_summary_says_rolled_back_after_the_failed_restart(failed_restart):
+    report = failed_restart["report"]
+    row = report[FIRST_B]
+    assert (row["status"], row["stage"], row["cause"], row["changed"], row["verified"], row["rolled_back"]) == \
+        ("failed", "restart", "restart_failed", True, False, True), row
+    assert "restart_failed" in row["message"]
+    for name in LATER_B:
+        assert report[name]["status"] == "skipped"
+    for name in host_names("fleet_a"):
+        assert (report[name]["status"], report[name]["changed"]) == ("ok", False)
+    assert "restart: restart_failed" in failed_restart["proc"].stdout
+
+
+def test_no_test_email_was_sent(failed_restart):
+    # stopped_rollout cleared the mailbox: the rollout sent nothing for this host.
+    assert not [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
+
+
+def test_files_are_restored_exactly(failed_restart):
+    assert file_checksums(FIRST_B) == failed_restart["before"][FIRST_B]
+    assert file_stats(FIRST_B) == failed_restart["stats"]
+
+
+def test_aloha_restarted_on_the_old_configuration(failed_restart):
+    h = host(FIRST_B)
+    log = h.file("/var/log/aloha/server.log").content_string
+    # The failed restart stops before it logs; the rollback's restart succeeds.
+    assert log.count("Restarting django server") == failed_restart["restarts"] + 1
+    new = log[failed_restart["log_length"]:]
+    pid = server_pid(h)
+    assert pid != failed_restart["pid"]
+    assert "aloha-server started pid %s" % pid in new and new.rstrip().endswith("Done!"), new
+    assert h.service("aloha-server").is_running
+
+
+@pytest.mark.parametrize("name", LATER_B)
+def test_later_hosts_untouched(failed_restart, name):
+    assert file_checksums(name) == failed_restart["before"][name]
+
+
+def test_rolled_back_host_still_sends_with_its_old_settings(failed_restart):
+    clear_messages()
+    proc = send_test_email(FIRST_B, fleet_recipient(FIRST_B))
+    assert proc.rc == 0, proc.stdout + proc.stderr
+    msgs = [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
+    assert [m["headers"]["Subject"] for m in msgs] == ["Aloha email test", "Aloha noreply email test"]
+    for m in msgs:
+        assert (m["port"], m["tls"], m["auth_user"]) == (465, True, "fleet-b@aloha.test")
+
+
+@pytest.fixture(scope="module")
+def unverified(failed_restart):
+    """The same change again, with aloha_email_verify: false."""
+    log = host(FIRST_B).file("/var/log/aloha/server.log").content_string
+    return dict(stopped_rollout({"aloha_email_verify": False}, "restart-unverified"),
+                restarts=log.count("Restarting django server"))
+
+
+def test_without_verification_the_failed_restart_fails_the_host(unverified):
+    proc = unverified["proc"]
+    assert proc.returncode == 2, proc.stdout
+    assert "NameError: name 'EMAIL_HOST' is not defined" in proc.stdout
+    assert "Rollout stopped: 1 of 2 host(s)" in proc.stdout
+    row = unverified["report"][FIRST_B]
+    assert (row["status"], row["stage"], row["cause"], row["verified"], row["rolled_back"]) == \
+        ("failed", "restart", "restart_failed", False, False), row
+    # Nothing to roll back to: the new files stay, Aloha was not restarted.
+    assert file_checksums(FIRST_B) != unverified["before"][FIRST_B]
+    log = host(FIRST_B).file("/var/log/aloha/server.log").content_string
+    assert log.count("Restarting django server") == unverified["restarts"]
+
+
+def test_fleet_is_whole_again(failed_restart):
+    """Without the operator's line and the host_vars, a forced verification
+    of every host passes and changes nothing: later scenarios start clean."""
+    failed_restart["put_back"]()
+    clear_messages()
+    proc = run_fleet("playbooks/rollout.yml", {"aloha_email_verify_force": True, "aloha_email_rollout_batch": 2},
+                     report="restart-after")
+    assert proc.returncode == 0, proc.stdout
+    report = fleet_report("restart-after", "rollout.json")
+    for name in ALOHA:
+        assert (report[name]["status"], report[name]["verified"]) == ("ok", True), report[name]
+        assert len([m for m in messages() if fleet_recipient(name) in m["rcpt_tos"]]) == 2

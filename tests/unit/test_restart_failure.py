@@ -1,0 +1,89 @@
+"""verify.yml after a failed restart of Aloha: no test email is sent, and
+the verification's result is a failure with the cause restart_failed, the
+restart's rc and the tail of its error output, scrubbed of the role's
+secrets. main.yml rolls back on that result (the fleet scenario runs the
+whole path against a real restart)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Rst-pa55;word%x"
+USER = "relay@aloha.test"
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+# What Aloha's restart-server prints when aloha-secrets.conf does not parse:
+# configparser quotes the offending line, here the one with the password.
+RESTART_SERVER = r'''#!/usr/bin/python3
+import sys
+sys.stderr.write("""Traceback (most recent call last):
+  File "/home/aloha/deployments/current/scripts/restart-server", line 46, in main
+    config.load_all()
+    ~~~~~~~~~~~~~~~^^
+configparser.ParsingError: Source contains parsing errors: '/etc/aloha/aloha-secrets.conf'
+\t[line  4]: 'email_password = %s\\n'
+Error: the configuration in /etc/aloha could not be loaded; not restarting.
+""")
+sys.exit(3)
+'''
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    # As the role's handler runs the restart (failed_when: false).
+    - name: Restart the stand-in Aloha.
+      ansible.builtin.command:
+        argv: ["{{ aloha_email_deploy_path }}/scripts/restart-server"]
+      register: __aloha_email_restart
+      failed_when: false
+      changed_when: true
+
+    - name: Run the role's verification.
+      ansible.builtin.include_role:
+        name: aloha_email
+        tasks_from: verify
+
+    - name: Show the result.
+      ansible.builtin.copy:
+        dest: "{{ result_path }}"
+        content: "{{ __aloha_email_verify_result | to_json }}"
+        mode: "0600"
+"""
+
+
+def test_failed_restart_is_a_failed_verification_with_a_scrubbed_message(tmp_path):
+    deploy = tmp_path / "deploy"
+    (deploy / "scripts").mkdir(parents=True)
+    script = deploy / "scripts" / "restart-server"
+    script.write_text(RESTART_SERVER % PASSWORD)
+    script.chmod(0o755)
+    # No manage.py: sending the test emails would fail differently.
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = %s\n" % (ROOT / "roles"))
+    result_path = tmp_path / "result.json"
+    extra = {"aloha_email_deploy_path": str(deploy), "aloha_email_password": PASSWORD,
+             "aloha_email_host_user": USER, "result_path": str(result_path),
+             "ansible_python_interpreter": sys.executable}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
+                           "-e", json.dumps(extra)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "skipping: [localhost]" in proc.stdout.split("Send Aloha's two test emails")[1].split("TASK")[0]
+
+    result = json.loads(result_path.read_text())
+    assert result["failed"] is True and result["cause"] == "restart_failed"
+    msg = result["msg"]
+    assert msg.startswith("Aloha did not restart with the new configuration (restart_failed): "
+                          "runuser -u aloha -- %s exited with rc 3: " % script)
+    assert "'email_password = ********\\n'" in msg
+    assert msg.rstrip().endswith("not restarting. Fix what Aloha refused (the error above), then run the role again.")
+    # The tail without Python's ~~~^^ marker lines.
+    assert "~~~" not in msg and "^^" not in msg
+    assert "config.load_all()" in msg
+    assert PASSWORD not in msg
