@@ -1,21 +1,35 @@
 """Preflight off, and the SMTP server refuses the new password of group B:
-the first host of the group is rolled back to its exact files, still sends
-mail with its old settings, and the rollout stops there."""
+the first host of the group is rolled back to its exact files (content,
+and the operator's own owner, group and mode, which differ from the role's),
+still sends mail with its old settings, and the rollout stops there."""
 
 import pytest
 
-from alohatest import (clear_messages, file_checksums, fleet_recipient, host, host_names, messages, send_test_email,
-                       stopped_rollout)
+from alohatest import (ALOHA_FILES, clear_messages, file_checksums, file_stats, fleet_recipient, host, host_names,
+                       messages, send_test_email, stopped_rollout)
 
 FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
 REFUSED = "B-rotated-but-not-at-the-provider"
 
 
+SETTINGS, SECRETS = ALOHA_FILES
+# Not what the role writes (aloha:aloha, 0644 and 0640), still readable by Aloha.
+OPERATOR_STATS = "root aloha 640 %s\naloha aloha 600 %s" % (SETTINGS, SECRETS)
+
+
 @pytest.fixture(scope="module")
 def rolled_back():
-    restarts = host(FIRST_B).file("/var/log/aloha/server.log").content_string.count("Restarting django server")
-    return dict(stopped_rollout({"vault_fleet_b_password": REFUSED, "aloha_email_preflight": False}, "rollback"),
-                restarts=restarts)
+    h = host(FIRST_B)
+    h.check_output("chown root:aloha %s && chmod 0640 %s && chmod 0600 %s" % (SETTINGS, SETTINGS, SECRETS))
+    stats = file_stats(FIRST_B)
+    restarts = h.file("/var/log/aloha/server.log").content_string.count("Restarting django server")
+    try:
+        yield dict(stopped_rollout({"vault_fleet_b_password": REFUSED, "aloha_email_preflight": False}, "rollback"),
+                   restarts=restarts, stats=stats)
+    finally:
+        # The role's owner and modes again, for the later tests.
+        h.check_output("chown aloha:aloha %s %s && chmod 0644 %s && chmod 0640 %s"
+                       % (SETTINGS, SECRETS, SETTINGS, SECRETS))
 
 
 def test_rollout_fails_and_stops(rolled_back):
@@ -37,6 +51,8 @@ def test_summary_shows_the_rollback(rolled_back):
 
 def test_files_are_restored_exactly_and_aloha_restarted(rolled_back):
     assert file_checksums(FIRST_B) == rolled_back["before"][FIRST_B]
+    assert rolled_back["stats"] == OPERATOR_STATS
+    assert file_stats(FIRST_B) == OPERATOR_STATS
     log = host(FIRST_B).file("/var/log/aloha/server.log").content_string
     # Once on the new settings, once on the restored ones.
     assert log.count("Restarting django server") == rolled_back["restarts"] + 2
