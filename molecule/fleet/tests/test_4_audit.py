@@ -1,6 +1,7 @@
 """playbooks/audit.yml (in check mode, with the preflight): its JSON report
 matches the hosts' real files, it shows drift, and it changes nothing and
-sends no mail."""
+sends no mail. Run for real (no --check, no preflight) it is read-only too:
+no file changes, not even its times, and no connection to the SMTP server."""
 
 import ast
 import base64
@@ -8,12 +9,13 @@ import json
 
 import pytest
 
-from alohatest import (ROOT, file_checksums, fleet_report, host, host_names, messages, read_secrets, run_fleet,
-                       vault_password)
+from alohatest import (ALOHA_FILES, ROOT, file_checksums, fleet_report, host, host_names, messages, read_secrets,
+                       run_fleet, smtp_host, vault_password)
 
 ALOHA = host_names("aloha")
 DRIFTED = host_names("fleet_a")[-1]
 SETTINGS = "/etc/aloha/settings.py"
+SMTP_LOG = "/var/log/aloha-test-smtp.log"
 
 
 def real_state(name):
@@ -90,3 +92,39 @@ def test_report_files_and_screen_never_hold_a_password(audit):
     for text in (md, audit["proc"].stdout, json.dumps(audit["report"])):
         assert vault_password() not in text
         assert "B-fleet%pass;42" not in text
+
+
+def file_state(name):
+    """Checksums, then modification and change times (nanoseconds): a
+    rewrite with the same bytes, or a chmod/chown, changes a time."""
+    times = host(name).check_output("stat -c '%%y %%z %%n' %s" % " ".join(ALOHA_FILES))
+    return file_checksums(name) + "\n" + times
+
+
+@pytest.fixture(scope="module")
+def audit_for_real():
+    smtp = smtp_host()
+    before = {name: file_state(name) for name in ALOHA}
+    log_size = int(smtp.check_output("stat -c %%s %s" % SMTP_LOG))
+    count = len(messages())
+    proc = run_fleet("playbooks/audit.yml", report="audit-real")
+    return dict(proc=proc, report=fleet_report("audit-real", "audit.json"), before=before,
+                after={name: file_state(name) for name in ALOHA},
+                smtp_log=smtp.check_output("tail -c +%d %s" % (log_size + 1, SMTP_LOG)),
+                mails=len(messages()) - count)
+
+
+def test_audit_without_check_mode_is_read_only(audit_for_real):
+    proc = audit_for_real["proc"]
+    assert proc.returncode == 0, proc.stdout
+    assert "--check" not in proc.args and "aloha_email_audit_preflight" not in " ".join(proc.args)
+    for name in ALOHA:
+        assert audit_for_real["after"][name] == audit_for_real["before"][name], name
+        row = audit_for_real["report"][name]
+        assert row["in_sync"] is True and row["preflight"] is None, row
+    assert audit_for_real["mails"] == 0
+
+
+def test_audit_without_preflight_never_connects_to_the_smtp_server(audit_for_real):
+    # The test server logs every connection ("port=587 peer=... connect").
+    assert " connect" not in audit_for_real["smtp_log"], audit_for_real["smtp_log"]
