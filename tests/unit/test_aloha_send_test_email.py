@@ -166,6 +166,7 @@ def test_classify_tokenized_sender_refused(fake_aloha, smtp_server):
     assert [m["sender"] for m in behaviour.messages] == ["admin@aloha.test"]
     fix = assert_cause(output, "sender_refused",
                        "aloha_email_add_tokens_to_noreply_address: false",
+                       "ADD_TOKENS_TO_NOREPLY_ADDRESS = False in /etc/aloha/settings.py",
                        "helpdesk", "certain domain")
     assert re.search(r"noreply-[a-z2-7]{24}@aloha\.test", fix)
     assert failure_summary(output).startswith("Failed to send mails: (550, b'5.7.1 Sender address not allowed")
@@ -356,6 +357,8 @@ def test_module_tokenized_sender_refused(run_module, fake_aloha, smtp_server):
                               secrets={"pw": GOOD})
     assert result["cause"] == "sender_refused"
     assert "aloha_email_add_tokens_to_noreply_address: false" in result["fix"]
+    assert "ADD_TOKENS_TO_NOREPLY_ADDRESS = False in /etc/aloha/settings.py" in result["fix"]
+    assert "helpdesk" in result["fix"]
     assert result["msg"].startswith("send_test_email failed (sender_refused): "
                                     "Failed to send mails: (550, b'5.7.1 Sender address not allowed: noreply-")
 

@@ -226,6 +226,7 @@ def test_tokenized_sender_refused(run_module, smtp_server):
     assert_failed(proc, result, "sender_refused",
                   "(sender_refused): (550, b'5.7.1 Sender address not allowed: noreply-",
                   "aloha_email_add_tokens_to_noreply_address: false",
+                  "ADD_TOKENS_TO_NOREPLY_ADDRESS = False in /etc/aloha/settings.py",
                   "helpdesk", "certain domain")
     assert re.search(r"refused the tokenized sender " + TOKENIZED_RE, result["msg"])
     # Admin and noreply@ were accepted first; the session ended with QUIT.
@@ -239,6 +240,7 @@ def test_fixed_sender_refused(run_module, smtp_server):
     assert_failed(proc, result, "sender_refused", "refused the sender " + NOREPLY,
                   "aloha_email_noreply_address")
     assert "aloha_email_add_tokens_to_noreply_address" not in result["msg"]
+    assert "ADD_TOKENS_TO_NOREPLY_ADDRESS" not in result["msg"]
     assert_no_mail(behaviour)
 
 

@@ -158,6 +158,7 @@ def test_refused_tokenized_sender_suggests_turning_tokens_off(no_tokenized_sende
     proc = assert_stopped_before_any_change({}, "sender_refused",
                                             "550, b'5.7.1 Sender address not allowed: noreply-",
                                             "aloha_email_add_tokens_to_noreply_address: false",
+                                            "ADD_TOKENS_TO_NOREPLY_ADDRESS = False in /etc/aloha/settings.py",
                                             "helpdesk")
     assert re.search(r"refused the tokenized sender noreply-[a-z2-7]{24}@", proc.stdout)
     # The how-to's fix passes the preflight: the fixed noreply@ is allowed.
