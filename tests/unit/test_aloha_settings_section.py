@@ -3,6 +3,7 @@ through Ansible itself."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,15 @@ def test_reports_literal_settings():
     assert found == {"aloha_ADMINISTRATOR": "support@aloha.test", "EXTERNAL_HOST": "chat.aloha.test"}
 
 
+# The venv's ansible next to the Python running the tests, so the tests
+# pass without the venv on PATH.
+ANSIBLE = str(Path(sys.executable).parent / "ansible")
+if not os.path.exists(ANSIBLE):
+    ANSIBLE = shutil.which("ansible") or "ansible"
+
+
 def ansible_module(tmp_path, args, check=False, diff=False):
-    cmd = ["ansible", "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
+    cmd = [ANSIBLE, "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
     cmd += ["--check"] * check + ["--diff"] * diff
     env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
                ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
