@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import testinfra
@@ -69,11 +70,23 @@ def messages_for(msgs, hostname):
     return [m for m in msgs if recipient(hostname) in m["rcpt_tos"]]
 
 
+def wait_for_emails(hostname, count=2, timeout=90):
+    """The messages the SMTP server holds for HOSTNAME's test recipient once
+    there are COUNT of them: mail relayed by postfix arrives a moment after
+    the role's run ends."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msgs = messages_for(messages(), hostname)
+        if len(msgs) >= count or time.monotonic() > deadline:
+            return msgs
+        time.sleep(2)
+
+
 def two_test_emails(hostname):
     """The two test emails the SMTP server holds from HOSTNAME, as (the
     administrator's, the noreply one's), after the checks every mode
     shares: senders, subjects, recipient."""
-    msgs = messages_for(messages(), hostname)
+    msgs = wait_for_emails(hostname)
     assert len(msgs) == 2, msgs
     admin, noreply = msgs
     assert admin["mail_from"] == "support@aloha.test"

@@ -5,6 +5,7 @@ Aloha deployment whose manage.py talks SMTP to a local scripted server."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pwd
 import re
@@ -412,3 +413,46 @@ def test_module_missing_manage_py(run_module, tmp_path):
                                    recipients=[RECIPIENT]))
     assert result["failed"] is True
     assert "manage.py not found" in result["msg"]
+
+
+# Local mode: postfix's queue after send_test_email (`postqueue -j` lines,
+# in the format postfix 3.7/3.10 prints them).
+def queue_line(queue_id, arrival, address, reason=None):
+    rcpt = {"address": address}
+    if reason:
+        rcpt["delay_reason"] = reason
+    return json.dumps({"queue_name": "deferred" if reason else "active", "queue_id": queue_id,
+                       "arrival_time": arrival, "message_size": 812, "forced_expire": False,
+                       "sender": "support@aloha.test", "recipients": [rcpt]})
+
+
+def test_queued_test_emails_only_new_mail_to_the_test_recipient():
+    out = "\n".join([
+        queue_line("A1", 1000, "ops@aloha.test"),           # before this run
+        queue_line("B2", 2000, "Ops@Aloha.test"),           # this run (case differs)
+        queue_line("C3", 2001, "someone@example.org"),      # other mail
+        "postqueue: warning: not JSON",
+    ])
+    found = aloha_send_test_email.queued_test_emails(out, ["ops@aloha.test"], since=1999)
+    assert [e["queue_id"] for e in found] == ["B2"]
+    assert aloha_send_test_email.queued_test_emails("", ["ops@aloha.test"], since=0) == []
+
+
+@pytest.mark.parametrize("reason, cause, variable", [
+    ("SASL authentication failed; server smtp.aloha.test[10.88.0.5] said: 535 5.7.8 Error: authentication failed",
+     "relay_auth_refused", "aloha_email_local_relay_password"),
+    ("Server certificate not verified", "relay_certificate_untrusted", "aloha_email_local_relay_ca_file"),
+    ("TLS is required, but was not offered by host smtp.aloha.test[10.88.0.5]", "relay_tls_mismatch",
+     "aloha_email_local_relay_port"),
+    ("lost connection with smtp.aloha.test[10.88.0.5] while receiving the initial server greeting",
+     "relay_tls_mismatch", "aloha_email_local_relay_port"),
+    ("connect to smtp.aloha.test[10.88.0.5]:587: Connection timed out", "relay_unreachable",
+     "aloha_email_local_relay_host"),
+    ("connect to smtp.aloha.test[10.88.0.5]:587: Connection refused", "relay_unreachable",
+     "aloha_email_local_relay_port"),
+    ("delivery temporarily suspended: something new", "relay_deferred", "postqueue -p"),
+])
+def test_relay_failure_names_the_cause_and_the_variable(reason, cause, variable):
+    got_cause, fix = aloha_send_test_email.relay_failure([reason])
+    assert got_cause == cause
+    assert variable in fix

@@ -56,8 +56,20 @@ options:
       - File mode, the how-to's C(EMAIL_FILE_PATH). When set, also check that
         the two test emails were written there as new files.
     type: path
+  relay_wait:
+    description:
+      - Local mode, C(EMAIL_HOST) localhost: after sending, wait up to this
+        many seconds until postfix has passed the test emails on (they are
+        no longer in its queue, C(postqueue -j)). Mail still queued then
+        fails the module with postfix's reason for the delay (the smarthost
+        refused the login, did not prove its certificate, could not be
+        reached). C(0) does not wait.
+    type: int
+    default: 0
 notes:
   - In check mode nothing is run.
+  - I(relay_wait) sees mail that waits in postfix's queue, not mail the
+    next server refused for good (postfix returns that to the sender).
 author:
   - aloha_email role authors
 """
@@ -101,13 +113,20 @@ cause:
       ssl_on_starttls_port, certificate_untrusted, auth_refused,
       sender_refused, recipient_refused, connection_refused, port_blocked,
       host_not_found, tls_and_ssl, non_ascii_password, starttls_not_offered,
-      auth_not_offered, disconnected, unknown.
+      auth_not_offered, disconnected, unknown; with I(relay_wait) also
+      relay_auth_refused, relay_certificate_untrusted, relay_unreachable,
+      relay_tls_mismatch, relay_deferred.
   returned: failure
   type: str
 fix:
   description: What to change, naming the role variables.
   returned: failure
   type: str
+queued:
+  description: Local mode, I(relay_wait) set and the mail still queued; postfix's queue entries of the test emails.
+  returned: failure
+  type: list
+  elements: dict
 cmd:
   description: The command that was run.
   returned: when run
@@ -115,9 +134,11 @@ cmd:
   elements: str
 """
 
+import json
 import os
 import pwd
 import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 # Role-local module_utils (the repository), or the collection's
@@ -175,6 +196,78 @@ def missing_subjects(path, names):
     return [s for s in SUBJECTS if "Subject: %s\n" % s not in text.replace("\r\n", "\n")]
 
 
+def queued_test_emails(postqueue_output, recipients, since):
+    """Entries of `postqueue -j` (one JSON object per line) for mail to
+    RECIPIENTS that arrived at or after SINCE (epoch seconds)."""
+    wanted = set(r.lower() for r in recipients)
+    found = []
+    for line in postqueue_output.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        addresses = set(r.get("address", "").lower() for r in entry.get("recipients", []))
+        if entry.get("arrival_time", 0) >= since and addresses & wanted:
+            found.append(entry)
+    return found
+
+
+# postfix's delay reasons, as smtp(8) words them, and the role's fixes.
+RELAY_CAUSES = (
+    (r"SASL authentication failed|authentication failed|\b535\b",
+     "relay_auth_refused", "the smarthost refused the login: check aloha_email_local_relay_user and the vault "
+     "password aloha_email_local_relay_password"),
+    (r"certificate verification failed|[Uu]ntrusted issuer|[Ss]erver certificate not (verified|trusted)"
+     r"|certificate name mismatch",
+     "relay_certificate_untrusted", "postfix does not trust the smarthost's certificate: give the CA that issued "
+     "it as aloha_email_local_relay_ca_file, or set aloha_email_local_relay_host to the name the certificate "
+     "is issued for"),
+    (r"wrong version number|while receiving the initial server greeting|TLS is required, but was not offered"
+     r"|Cannot start TLS",
+     "relay_tls_mismatch", "the smarthost's port speaks the other TLS flavour: use "
+     "aloha_email_local_relay_port 587 for STARTTLS or 465 for TLS from the first byte, as the provider says"),
+    (r"Connection refused|Connection timed out|Network is unreachable|No route to host|Host or domain name not "
+     r"found|Name service error",
+     "relay_unreachable", "postfix cannot reach the smarthost: check aloha_email_local_relay_host and "
+     "aloha_email_local_relay_port, and that the firewall lets this host connect out to that port"),
+)
+
+
+def relay_failure(reasons):
+    """(cause, fix) for postfix's delay reasons of the queued test emails."""
+    text = " ".join(reasons)
+    for pattern, cause, fix in RELAY_CAUSES:
+        if re.search(pattern, text):
+            return cause, fix
+    return "relay_deferred", ("postfix could not pass the mail on yet: see its reason above and "
+                              "`postqueue -p` on the host")
+
+
+def wait_for_relay(module, recipients, since, timeout, secrets):
+    """None when postfix passed the test emails on within TIMEOUT seconds;
+    else (msg, cause, fix, entries)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out, err = module.run_command(["postqueue", "-j"])
+        if rc != 0:
+            return ("postqueue -j failed (rc %s): %s" % (rc, scrub(err, secrets).strip()), "relay_deferred",
+                    "check that postfix runs on this host", [])
+        entries = queued_test_emails(out, recipients, since)
+        if not entries or time.monotonic() >= deadline:
+            break
+        # Flush: a message deferred once would otherwise wait for the next queue run.
+        module.run_command(["postqueue", "-f"])
+        time.sleep(3)
+    if not entries:
+        return None
+    reasons = sorted(set(scrub(r.get("delay_reason", ""), secrets) for e in entries
+                         for r in e.get("recipients", []) if r.get("delay_reason")))
+    cause, fix = relay_failure(reasons)
+    msg = ("send_test_email handed %d test emails to postfix, but after %d s they are still in its queue "
+           "(%s): %s. Fix: %s" % (len(entries), timeout, cause, "; ".join(reasons) or "no reason given yet", fix))
+    return msg, cause, fix, [dict(queue_id=e.get("queue_id"), queue_name=e.get("queue_name")) for e in entries]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -186,6 +279,7 @@ def main():
             use_tls=dict(type="bool"),
             use_ssl=dict(type="bool"),
             file_path=dict(type="path"),
+            relay_wait=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -209,6 +303,7 @@ def main():
 
     file_path = params["file_path"]
     before = written_files(file_path) if file_path else set()
+    since = int(time.time()) - 1
     rc, stdout, stderr = module.run_command(command, cwd=params["deploy_path"])
     secrets = params["secrets"] or []
     stdout = scrub(stdout, secrets)
@@ -229,6 +324,12 @@ def main():
                           "writable by the Aloha user and no other EMAIL_BACKEND overrides the section")
             result["msg"] = ("send_test_email ran, but %s has no new file with %s. Fix: %s"
                              % (file_path, " and ".join(repr(m) for m in missing), result["fix"]))
+            module.fail_json(**result)
+    if rc == 0 and params["relay_wait"] > 0:
+        stuck = wait_for_relay(module, recipients, since, params["relay_wait"], secrets)
+        if stuck:
+            msg, cause, fix, entries = stuck
+            result.update(msg=msg, cause=cause, fix=fix, queued=entries)
             module.fail_json(**result)
     if rc == 0:
         count = re.search(r"Successfully sent (\d+) emails?", stdout)
