@@ -224,6 +224,19 @@ def fleet_recipient(hostname):
     return recipient(hostname)
 
 
+def fleet_b_host_sends(name):
+    """NAME, a group B host, sends both test emails with group B's settings
+    (465, TLS from the first byte, its own account): send_test_email run by
+    hand on the host, as an operator checks a host."""
+    clear_messages()
+    proc = send_test_email(name, fleet_recipient(name))
+    assert proc.rc == 0, proc.stdout + proc.stderr
+    msgs = [m for m in messages() if fleet_recipient(name) in m["rcpt_tos"]]
+    assert [m["headers"]["Subject"] for m in msgs] == ["Aloha email test", "Aloha noreply email test"]
+    for m in msgs:
+        assert (m["port"], m["tls"], m["auth_user"]) == (465, True, "fleet-b@aloha.test")
+
+
 def file_checksums(name, paths=ALOHA_FILES):
     return host(name).check_output("sha256sum %s" % " ".join(paths))
 

@@ -10,8 +10,9 @@ back as it was and verified whole."""
 
 import pytest
 
-from alohatest import (ALOHA_FILES, FLEET_HOSTS, clear_messages, file_checksums, file_stats, fleet_recipient, fleet_report, host,
-                       host_names, messages, password_forms, run_fleet, send_test_email, stopped_rollout, write_file)
+from alohatest import (ALOHA_FILES, FLEET_HOSTS, clear_messages, file_checksums, file_stats, fleet_b_host_sends,
+                       fleet_recipient, fleet_report, host, host_names, messages, password_forms, run_fleet,
+                       stopped_rollout, write_file)
 
 ALOHA = host_names("aloha")
 FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
@@ -111,13 +112,7 @@ def test_later_hosts_untouched(failed_restart, name):
 
 
 def test_rolled_back_host_still_sends_with_its_old_settings(failed_restart):
-    clear_messages()
-    proc = send_test_email(FIRST_B, fleet_recipient(FIRST_B))
-    assert proc.rc == 0, proc.stdout + proc.stderr
-    msgs = [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
-    assert [m["headers"]["Subject"] for m in msgs] == ["Aloha email test", "Aloha noreply email test"]
-    for m in msgs:
-        assert (m["port"], m["tls"], m["auth_user"]) == (465, True, "fleet-b@aloha.test")
+    fleet_b_host_sends(FIRST_B)
 
 
 @pytest.fixture(scope="module")
