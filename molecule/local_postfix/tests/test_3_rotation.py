@@ -4,7 +4,7 @@ the mail then verifies against the new record. Runs last: it changes the
 selector."""
 
 from alohatest import (ROOT, clear_messages, dkim_tags, dkim_verifies, dns_records_path, dns_txt_records, host,
-                       host_names, messages, messages_for, run_playbook)
+                       host_names, run_playbook, wait_for_emails)
 
 ALOHA = host_names("aloha")
 VAULT = ["-e", "@" + str(ROOT / "molecule/local_postfix/vault.yml")]
@@ -12,7 +12,7 @@ NEW = "rot2"
 
 
 def signed_with(name):
-    msgs = messages_for(messages(), name)
+    msgs = wait_for_emails(name)
     assert len(msgs) == 2, msgs
     return msgs, [dkim_tags(m["raw"])["s"] for m in msgs]
 

@@ -1,0 +1,82 @@
+"""Local mode against a real DNS server (the aloha_test_dns fixture on the
+SMTP test host): the DNS check tells unpublished, matching and mismatched
+DKIM records apart, and without a smarthost postfix looks up the
+recipient domain's MX and delivers there directly, signed."""
+
+import json
+import re
+
+from alohatest import (clear_messages, dns_records_path, host, host_names, run_role, signed_test_emails, smtp_host,
+                       write_file)
+
+ALOHA = host_names("aloha")
+TARGET = ALOHA[0]
+OTHER = ALOHA[1]
+CONVERGE = "molecule/local_postfix/converge.yml"
+PUBLISHED = "/etc/aloha-test-dns/published.zone"
+DIRECT = {"aloha_email_local_relay_host": "", "aloha_email_local_relay_user": "",
+          "aloha_email_local_relay_password": ""}
+
+
+def dns_server_address():
+    return smtp_host().check_output("hostname -I").split()[0]
+
+
+def dns_check(name):
+    """Run the role on NAME with the DNS check asking the fixture; the
+    check's line for each of NAME's domains, by domain."""
+    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [dns_server_address()]}, playbook=CONVERGE)
+    assert proc.returncode == 0, proc.stdout
+    # A DNS check never changes the host.
+    assert re.search(r"%s\s*:\s*ok=\d+\s+changed=0\s" % re.escape(name), proc.stdout), proc.stdout
+    selector = json.loads(host(name).file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
+    return {domain: re.search(r'"msg": "%s\._domainkey\.%s\.: ([^"]*)"' % (selector, re.escape(domain)),
+                              proc.stdout).group(1)
+            for domain in ("aloha.test", "%s.aloha.test" % name)}
+
+
+def test_dns_check_tells_unpublished_matching_and_mismatched_records_apart():
+    smtp = smtp_host()
+    try:
+        smtp.check_output("rm -f %s" % PUBLISHED)
+        assert set(dns_check(TARGET).values()) == {"not published yet (NXDOMAIN)."}
+        # The records exactly as the role wrote them for the operator.
+        write_file(smtp, PUBLISHED, dns_records_path(TARGET).read_text())
+        assert set(dns_check(TARGET).values()) == {"published and matches the key."}
+        # Another host's key for the shared domain, none for the host's own.
+        write_file(smtp, PUBLISHED, dns_records_path(OTHER).read_text())
+        status = dns_check(TARGET)
+        assert status["aloha.test"] == "published but DOES NOT match the key: publish the record above."
+        assert status["%s.aloha.test" % TARGET] == "not published yet (NXDOMAIN)."
+    finally:
+        smtp.check_output("rm -f %s" % PUBLISHED)
+
+
+def test_without_smarthost_postfix_delivers_to_the_mx_directly():
+    h = host(TARGET)
+    resolv = h.file("/etc/resolv.conf").content_string
+    smtp = smtp_host()
+    try:
+        write_file(h, "/etc/resolv.conf", "nameserver %s\n" % dns_server_address())
+        smtp.check_output("truncate -s 0 /var/log/aloha-test-dns.log")
+        clear_messages()
+        proc = run_role(TARGET, DIRECT, playbook=CONVERGE)
+        assert proc.returncode == 0, proc.stdout
+        conf = h.check_output("postconf -n").splitlines()
+        assert "relayhost =" in conf and "smtp_tls_security_level = may" in conf
+        assert not h.file("/etc/postfix/sasl_passwd").exists
+        assert not h.file("/etc/postfix/sasl_passwd.db").exists
+        # postfix asked DNS for the MX of the recipients' domain and its address.
+        log = smtp.check_output("cat /var/log/aloha-test-dns.log")
+        assert "example.net. MX -> NOERROR, 1 answer(s)" in log, log
+        assert "mx.example.net. A -> NOERROR, 1 answer(s)" in log, log
+        for m in signed_test_emails(TARGET):
+            # The MX's port 25, no login.
+            assert (m["port"], m["auth_user"]) == (25, None)
+    finally:
+        write_file(h, "/etc/resolv.conf", resolv)
+    clear_messages()
+    proc = run_role(TARGET, playbook=CONVERGE)
+    assert proc.returncode == 0, proc.stdout
+    for m in signed_test_emails(TARGET):
+        assert (m["port"], m["tls"], m["auth_user"]) == (587, True, "aloha@aloha.test")
