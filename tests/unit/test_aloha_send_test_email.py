@@ -456,3 +456,45 @@ def test_relay_failure_names_the_cause_and_the_variable(reason, cause, variable)
     got_cause, fix = aloha_send_test_email.relay_failure([reason])
     assert got_cause == cause
     assert variable in fix
+
+
+class ScriptedQueue:
+    """Stands in for AnsibleModule.run_command: `postqueue -j` prints the
+    next of SNAPSHOTS (the last one repeats); every call is recorded."""
+
+    def __init__(self, snapshots):
+        self.snapshots = list(snapshots)
+        self.calls = []
+
+    def run_command(self, argv):
+        self.calls.append(argv)
+        if argv == ["postqueue", "-j"]:
+            out = self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
+            return 0, out, ""
+        return 0, "", ""
+
+
+def test_wait_for_relay_retries_only_the_deferred_test_emails(monkeypatch):
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    deferred = queue_line("D4", 2000, "ops@aloha.test", "connect to smtp.aloha.test[10.88.0.5]:587: Connection refused")
+    other = queue_line("E5", 2000, "someone@example.org", "Connection refused")
+    queue = ScriptedQueue([
+        "\n".join([deferred, queue_line("F6", 2000, "ops@aloha.test"), other]),
+        other,  # the test emails left the queue; other mail stays
+    ])
+    assert aloha_send_test_email.wait_for_relay(queue, ["ops@aloha.test"], since=1999, timeout=30, secrets=[]) is None
+    flushes = [c for c in queue.calls if c != ["postqueue", "-j"]]
+    # D4 retried now; F6 is already being delivered; E5 is not ours.
+    assert flushes == [["postqueue", "-i", "D4"]]
+
+
+def test_wait_for_relay_gives_up_with_the_reason_and_queue_ids(monkeypatch):
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    reason = "SASL authentication failed; server said: 535 5.7.8 Error: authentication failed: pw=s3cret"
+    queue = ScriptedQueue([queue_line("D4", 2000, "ops@aloha.test", reason)])
+    msg, cause, fix, entries = aloha_send_test_email.wait_for_relay(queue, ["ops@aloha.test"], since=1999,
+                                                                     timeout=0, secrets=["s3cret"])
+    assert cause == "relay_auth_refused" and "aloha_email_local_relay_password" in fix
+    assert "still in its queue" in msg and "535 5.7.8" in msg
+    assert "s3cret" not in msg
+    assert entries == [{"queue_id": "D4", "queue_name": "deferred"}]
