@@ -6,6 +6,7 @@ whole path against a real restart)."""
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,14 @@ PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
   tasks:
-    # As the role's handler runs the restart (failed_when: false).
+    # As the role's handler runs the restart with verification on.
     - name: Restart the stand-in Aloha.
-      ansible.builtin.command:
-        argv: ["{{ aloha_email_deploy_path }}/scripts/restart-server"]
+      aloha_restart:
+        deploy_path: "{{ aloha_email_deploy_path }}"
+        user: "{{ aloha_email_user }}"
+        secrets: ["{{ aloha_email_password }}"]
       register: __aloha_email_restart
       failed_when: false
-      changed_when: true
 
     - name: Run the role's verification.
       ansible.builtin.include_role:
@@ -67,8 +69,11 @@ def test_failed_restart_is_a_failed_verification_with_a_scrubbed_message(tmp_pat
     result_path = tmp_path / "result.json"
     extra = {"aloha_email_deploy_path": str(deploy), "aloha_email_password": PASSWORD,
              "aloha_email_host_user": USER, "result_path": str(result_path),
+             "aloha_email_user": pwd.getpwuid(os.geteuid()).pw_name,
              "ansible_python_interpreter": sys.executable}
     env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
+               ANSIBLE_MODULE_UTILS=str(ROOT / "roles/aloha_email/module_utils"),
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
                            "-e", json.dumps(extra)],
@@ -80,7 +85,7 @@ def test_failed_restart_is_a_failed_verification_with_a_scrubbed_message(tmp_pat
     assert result["failed"] is True and result["cause"] == "restart_failed"
     msg = result["msg"]
     assert msg.startswith("Aloha did not restart with the new configuration (restart_failed): "
-                          "runuser -u aloha -- %s exited with rc 3: " % script)
+                          "%s exited with rc 3: " % script)
     assert "'email_password = ********\\n'" in msg
     assert msg.rstrip().endswith("not restarting. Fix what Aloha refused (the error above), then run the role again.")
     # The tail without Python's ~~~^^ marker lines.

@@ -136,7 +136,6 @@ cmd:
 
 import json
 import os
-import pwd
 import re
 import time
 
@@ -145,12 +144,14 @@ from ansible.module_utils.basic import AnsibleModule
 # plugins/module_utils when packaged as aloha.email (galaxy.yml).
 try:
     from ansible.module_utils.aloha_email_smtp import (
+        as_user,
         classify_failure,
         failure_summary,
         scrub,
     )
 except ImportError:
     from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import (
+        as_user,
         classify_failure,
         failure_summary,
         scrub,
@@ -158,22 +159,8 @@ except ImportError:
 
 
 def build_command(manage_py, recipients, user, euid=None, current_user=None):
-    """argv for send_test_email, through runuser when we are root and the
-    target user is someone else. Returns None when we can't switch user."""
-    euid = os.geteuid() if euid is None else euid
-    if current_user is None:
-        try:
-            current_user = pwd.getpwuid(euid).pw_name
-        except KeyError:
-            current_user = None
-    command = [manage_py, "send_test_email"] + list(recipients)
-    if current_user == user:
-        return command
-    if euid == 0:
-        # Aloha's manage.py refuses to run as root; runuser needs no
-        # password and no tty, unlike su/sudo.
-        return ["runuser", "-u", user, "--"] + command
-    return None
+    """argv for send_test_email as USER; None when we can't switch user."""
+    return as_user([manage_py, "send_test_email"] + list(recipients), user, euid, current_user)
 
 
 SUBJECTS = ("Aloha email test", "Aloha noreply email test")

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) the aloha_email role authors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers shared by the aloha_email modules: scrubbing SMTP secrets out of
-text and mapping `manage.py send_test_email` failures to a cause and a fix.
+"""Helpers shared by the aloha_email modules: running Aloha's commands as
+its user, scrubbing SMTP secrets out of text and mapping `manage.py
+send_test_email` failures to a cause and a fix.
 
 Pure functions, stdlib only: they run on the target under the system
 python3 (3.11 on Debian 12, 3.13 on Debian 13).
@@ -11,9 +12,29 @@ python3 (3.11 on Debian 12, 3.13 on Debian 13).
 from __future__ import annotations
 
 import base64
+import os
+import pwd
 import re
 
 MASK = "********"
+
+def as_user(command, user, euid=None, current_user=None):
+    """COMMAND (argv) as USER: through runuser when we are root and USER is
+    someone else, as is when we are USER; None when we can't switch user.
+    Aloha's manage.py refuses to run as root; runuser needs no password and
+    no tty, unlike su/sudo."""
+    euid = os.geteuid() if euid is None else euid
+    if current_user is None:
+        try:
+            current_user = pwd.getpwuid(euid).pw_name
+        except KeyError:
+            current_user = None
+    if current_user == user:
+        return list(command)
+    if euid == 0:
+        return ["runuser", "-u", user, "--"] + list(command)
+    return None
+
 
 # smtplib's debug transcript prints every command as
 #   send: 'AUTH PLAIN AGFsb2hhAHNlY3JldA==\r\n'
