@@ -304,11 +304,3 @@ def signed_test_emails(hostname):
         assert "(Postfix)" in m["raw"]
         assert dkim_verifies(m["raw"], records), m["raw"]
     return msgs
-
-
-def run_playbook(limit, playbook, *args):
-    """ansible-playbook PLAYBOOK against the molecule hosts with extra
-    arguments (e.g. "-e", "@vault.yml"); CompletedProcess, output in .stdout."""
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / playbook), "--limit", limit, *args]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
