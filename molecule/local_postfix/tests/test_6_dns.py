@@ -1,7 +1,8 @@
 """Local mode against a real DNS server (the aloha_test_dns fixture on the
 SMTP test host): the DNS check tells unpublished, matching and mismatched
 DKIM records apart, and without a smarthost postfix looks up the
-recipient domain's MX and delivers there directly, signed."""
+recipient domain's MX and delivers there directly, signed. Also a
+smarthost that needs no login."""
 
 import json
 import re
@@ -14,6 +15,7 @@ TARGET = ALOHA[0]
 OTHER = ALOHA[1]
 CONVERGE = "molecule/local_postfix/converge.yml"
 PUBLISHED = "/etc/aloha-test-dns/published.zone"
+# No smarthost, and no login (the scenario's group_vars set one).
 DIRECT = {"aloha_email_local_relay_host": "", "aloha_email_local_relay_user": "",
           "aloha_email_local_relay_password": ""}
 
@@ -50,6 +52,21 @@ def test_dns_check_tells_unpublished_matching_and_mismatched_records_apart():
         assert status["%s.aloha.test" % TARGET] == "not published yet (NXDOMAIN)."
     finally:
         smtp.check_output("rm -f %s" % PUBLISHED)
+
+
+def test_smarthost_without_login():
+    """A relay that knows its clients by address (port 25, no AUTH): no
+    SASL files or settings, TLS still required and the certificate checked."""
+    clear_messages()
+    proc = run_role(TARGET, dict(DIRECT, aloha_email_local_relay_host="smtp.aloha.test",
+                                 aloha_email_local_relay_port=25), playbook=CONVERGE)
+    assert proc.returncode == 0, proc.stdout
+    conf = host(TARGET).check_output("postconf -n").splitlines()
+    assert "relayhost = [smtp.aloha.test]:25" in conf and "smtp_tls_security_level = secure" in conf
+    assert not [ln for ln in conf if ln.startswith("smtp_sasl_")], conf
+    assert not host(TARGET).file("/etc/postfix/sasl_passwd").exists
+    for m in signed_test_emails(TARGET):
+        assert (m["port"], m["tls"], m["auth_user"]) == (25, True, None)
 
 
 def test_without_smarthost_postfix_delivers_to_the_mx_directly():
