@@ -5,7 +5,6 @@ recipient domain's MX and delivers there directly, signed. Also a
 smarthost that needs no login."""
 
 import json
-import re
 
 from alohatest import (clear_messages, dns_records_path, host, host_names, run_role, signed_test_emails, smtp_host,
                        write_file)
@@ -27,14 +26,18 @@ def dns_server_address():
 def dns_check(name):
     """Run the role on NAME with the DNS check asking the fixture; the
     check's line for each of NAME's domains, by domain."""
-    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [dns_server_address()]}, playbook=CONVERGE)
+    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [dns_server_address()]}, playbook=CONVERGE,
+                    env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"})
     assert proc.returncode == 0, proc.stdout
+    run, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
     # A DNS check never changes the host.
-    assert re.search(r"%s\s*:\s*ok=\d+\s+changed=0\s" % re.escape(name), proc.stdout), proc.stdout
+    assert run["stats"][name]["changed"] == 0, run["stats"]
+    results = [r for play in run["plays"] for task in play["tasks"]
+               if task["task"]["name"].endswith("Compare the published DKIM records with the keys.")
+               for r in task["hosts"][name]["results"]]
     selector = json.loads(host(name).file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
-    return {domain: re.search(r'"msg": "%s\._domainkey\.%s\.: ([^"]*)"' % (selector, re.escape(domain)),
-                              proc.stdout).group(1)
-            for domain in ("aloha.test", "%s.aloha.test" % name)}
+    lines = dict(r["msg"].split(": ", 1) for r in results)
+    return {domain: lines["%s._domainkey.%s." % (selector, domain)] for domain in ("aloha.test", "%s.aloha.test" % name)}
 
 
 def test_dns_check_tells_unpublished_matching_and_mismatched_records_apart():
