@@ -295,6 +295,21 @@ def dkim_verifies(raw, records):
     return dkim.verify(data, dnsfunc=dnsfunc)
 
 
+def address(h):
+    """The container's address on the scenario's network."""
+    return h.check_output("hostname -I").split()[0]
+
+
+def postconf(name):
+    """postfix's non-default settings on host NAME, one per line."""
+    return host(name).check_output("postconf -n").splitlines()
+
+
+def active_selector(name):
+    """The DKIM selector OpenDKIM signs with on host NAME, as the role recorded it."""
+    return json.loads(host(name).file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
+
+
 def signed_test_emails(hostname):
     """two_test_emails, after checking that postfix relayed each and its
     DKIM signature verifies against the records the role wrote."""

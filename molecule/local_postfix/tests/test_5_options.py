@@ -5,11 +5,10 @@ cannot pass the mail on), a DKIM key given from Vault, and a main.cf that fails
 postfix's own checks is never installed. Leaves the target
 on a Vault-given key."""
 
-import json
 import subprocess
 
-from alohatest import (ROOT, clear_messages, dkim_tags, dns_records_path, dns_txt_records, file_checksums, host,
-                       host_names, run_role, signed_test_emails)
+from alohatest import (ROOT, active_selector, clear_messages, dkim_tags, dns_records_path, dns_txt_records,
+                       file_checksums, host, host_names, postconf, run_role, signed_test_emails)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[0]
@@ -26,10 +25,6 @@ def converge_and_collect(extra):
     proc = run_role(TARGET, extra, playbook=CONVERGE)
     assert proc.returncode == 0, proc.stdout
     return proc, signed_test_emails(TARGET)
-
-
-def postconf(name):
-    return host(name).check_output("postconf -n").splitlines()
 
 
 def test_smarthost_on_465_with_tls_wrapper_mode():
@@ -77,7 +72,7 @@ def public_key_b64(private_pem):
 
 def test_dkim_key_given_from_vault_replaces_the_generated_one():
     h = host(TARGET)
-    selector = json.loads(h.file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
+    selector = active_selector(TARGET)
     path = "/etc/opendkim/keys/aloha.test/%s.private" % selector
     pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
                          capture_output=True, text=True, check=True).stdout

@@ -6,8 +6,8 @@ smarthost that needs no login."""
 
 import json
 
-from alohatest import (clear_messages, dns_records_path, host, host_names, run_role, signed_test_emails, smtp_host,
-                       write_file)
+from alohatest import (active_selector, address, clear_messages, dns_records_path, host, host_names, postconf, run_role,
+                       signed_test_emails, smtp_host, write_file)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[0]
@@ -19,14 +19,10 @@ DIRECT = {"aloha_email_local_relay_host": "", "aloha_email_local_relay_user": ""
           "aloha_email_local_relay_password": ""}
 
 
-def dns_server_address():
-    return smtp_host().check_output("hostname -I").split()[0]
-
-
 def dns_check(name):
     """Run the role on NAME with the DNS check asking the fixture; the
     check's line for each of NAME's domains, by domain."""
-    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [dns_server_address()]}, playbook=CONVERGE,
+    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [address(smtp_host())]}, playbook=CONVERGE,
                     env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"})
     assert proc.returncode == 0, proc.stdout
     run, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
@@ -35,7 +31,7 @@ def dns_check(name):
     results = [r for play in run["plays"] for task in play["tasks"]
                if task["task"]["name"].endswith("Compare the published DKIM records with the keys.")
                for r in task["hosts"][name]["results"]]
-    selector = json.loads(host(name).file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
+    selector = active_selector(name)
     lines = dict(r["msg"].split(": ", 1) for r in results)
     return {domain: lines["%s._domainkey.%s." % (selector, domain)] for domain in ("aloha.test", "%s.aloha.test" % name)}
 
@@ -64,7 +60,7 @@ def test_smarthost_without_login():
     proc = run_role(TARGET, dict(DIRECT, aloha_email_local_relay_host="smtp.aloha.test",
                                  aloha_email_local_relay_port=25), playbook=CONVERGE)
     assert proc.returncode == 0, proc.stdout
-    conf = host(TARGET).check_output("postconf -n").splitlines()
+    conf = postconf(TARGET)
     assert "relayhost = [smtp.aloha.test]:25" in conf and "smtp_tls_security_level = secure" in conf
     assert not [ln for ln in conf if ln.startswith("smtp_sasl_")], conf
     assert not host(TARGET).file("/etc/postfix/sasl_passwd").exists
@@ -77,12 +73,12 @@ def test_without_smarthost_postfix_delivers_to_the_mx_directly():
     resolv = h.file("/etc/resolv.conf").content_string
     smtp = smtp_host()
     try:
-        write_file(h, "/etc/resolv.conf", "nameserver %s\n" % dns_server_address())
+        write_file(h, "/etc/resolv.conf", "nameserver %s\n" % address(smtp_host()))
         smtp.check_output("truncate -s 0 /var/log/aloha-test-dns.log")
         clear_messages()
         proc = run_role(TARGET, DIRECT, playbook=CONVERGE)
         assert proc.returncode == 0, proc.stdout
-        conf = h.check_output("postconf -n").splitlines()
+        conf = postconf(TARGET)
         assert "relayhost =" in conf and "smtp_tls_security_level = may" in conf
         assert not h.file("/etc/postfix/sasl_passwd").exists
         assert not h.file("/etc/postfix/sasl_passwd.db").exists
