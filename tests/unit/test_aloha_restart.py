@@ -58,6 +58,7 @@ def test_failed_restart_names_the_cause_with_a_scrubbed_tail(run_module, tmp_pat
     assert proc.returncode != 0
     assert (result["failed"], result["restarted"], result["cause"], result["rc"]) == (True, False, "restart_failed", 3)
     assert result["error"].startswith("%s exited with rc 3: " % script)
+    assert result["fix"] == "Fix what Aloha refused (the error above), then run the role again."
     assert result["msg"] == ("Aloha did not restart (restart_failed): %s Fix what Aloha refused (the error above), "
                              "then run the role again." % result["error"])
     assert "'email_password = ********\\n'" in result["error"]

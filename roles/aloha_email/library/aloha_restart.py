@@ -70,6 +70,10 @@ cause:
   description: C(restart_failed) when Aloha did not restart.
   returned: failure
   type: str
+fix:
+  description: What to do about it.
+  returned: failure
+  type: str
 rc:
   description: Exit code of restart-server.
   returned: when run
@@ -129,7 +133,7 @@ def main():
     command = as_user([script], params["user"])
 
     def failed(error, **result):
-        module.fail_json(restarted=False, cause="restart_failed", error=error,
+        module.fail_json(restarted=False, cause="restart_failed", error=error, fix=FIX,
                          msg="Aloha did not restart (restart_failed): %s %s" % (error, FIX), **result)
 
     if command is None:
