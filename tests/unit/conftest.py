@@ -1,8 +1,8 @@
 """Shared fixtures for the aloha_email module tests.
 
 - Makes the role's modules importable (library/ on sys.path) and registers
-  the role's module_utils as ansible.module_utils.aloha_email_smtp, the name
-  the modules import it by (Ansible does the same for role module_utils).
+  the role's module_utils as ansible.module_utils.<name>, the names the
+  modules import them by (Ansible does the same for role module_utils).
 - A scripted SMTP server on 127.0.0.1 so smtplib produces real replies,
   errors and debug transcripts.
 - A fake Aloha deployment whose manage.py does what Aloha's send_test_email
@@ -37,16 +37,27 @@ MODULE_UTILS = ROLE / "module_utils"
 sys.path.insert(0, str(LIBRARY))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "property: hypothesis property-based tests (select with -m property)")
+
+
+# In import order: aloha_email_smtp imports aloha_email_scrub.
+MODULE_UTILS_NAMES = ("aloha_email_scrub", "aloha_email_smtp", "aloha_email_settings")
+
+
 def _register_module_utils():
     import ansible.module_utils
 
-    name = "ansible.module_utils.aloha_email_smtp"
-    spec = importlib.util.spec_from_file_location(
-        name, MODULE_UTILS / "aloha_email_smtp.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    ansible.module_utils.aloha_email_smtp = module
+    for short in MODULE_UTILS_NAMES:
+        if not (MODULE_UTILS / (short + ".py")).exists():
+            continue
+        name = "ansible.module_utils." + short
+        spec = importlib.util.spec_from_file_location(name, MODULE_UTILS / (short + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        setattr(ansible.module_utils, short, module)
 
 
 _register_module_utils()
@@ -153,7 +164,8 @@ class SMTPBehaviour:
 
     def __init__(self, accounts=None, mechanisms=("PLAIN", "LOGIN"),
                  refuse_sender=None, refuse_recipient=None, require_auth=True,
-                 mode="smtp", tls_context=None, starttls_context=None):
+                 mode="smtp", tls_context=None, starttls_context=None,
+                 echo_auth=False, rcpt_reply=None, data_reply=None):
         self.accounts = accounts or {}
         self.mechanisms = mechanisms
         self.refuse_sender = refuse_sender
@@ -162,6 +174,12 @@ class SMTPBehaviour:
         self.mode = mode          # smtp | silent | close_after_mail
         self.tls_context = tls_context  # TLS from the first byte (port 465)
         self.starttls_context = starttls_context  # offers STARTTLS (port 587)
+        # Servers that quote the AUTH argument back in their 535 reply.
+        self.echo_auth = echo_auth
+        # Replace the answer to RCPT TO / the end of DATA (a refusal as real
+        # servers word it, e.g. postfix's "Sender address rejected").
+        self.rcpt_reply = rcpt_reply
+        self.data_reply = data_reply
         self.commands = []
         self.messages = []
         self.logins = []
@@ -198,12 +216,14 @@ class _Handler(socketserver.StreamRequestHandler):
             except OSError:
                 pass
 
-    def check_login(self, user, password):
+    def check_login(self, user, password, echo=""):
         behaviour = self.server.behaviour
         behaviour.logins.append((user, password))
         if behaviour.accounts.get(user) == password:
             self.authenticated = True
             self.reply("235 2.7.0 Authentication successful")
+        elif behaviour.echo_auth:
+            self.reply("535 5.7.8 Authentication credentials invalid: %s" % echo)
         else:
             self.reply("535 5.7.8 Authentication credentials invalid")
 
@@ -261,7 +281,7 @@ class _Handler(socketserver.StreamRequestHandler):
                         self.reply("334 ")
                         blob = self.readline_text()
                     _, user, password = base64.b64decode(blob).decode().split("\0")
-                    self.check_login(user, password)
+                    self.check_login(user, password, echo=blob)
                 elif mechanism == "LOGIN":
                     if len(parts) > 1:
                         user = base64.b64decode(parts[1]).decode()
@@ -269,8 +289,9 @@ class _Handler(socketserver.StreamRequestHandler):
                         self.reply("334 VXNlcm5hbWU6")
                         user = base64.b64decode(self.readline_text()).decode()
                     self.reply("334 UGFzc3dvcmQ6")
-                    password = base64.b64decode(self.readline_text()).decode()
-                    self.check_login(user, password)
+                    answer = self.readline_text()
+                    password = base64.b64decode(answer).decode()
+                    self.check_login(user, password, echo=answer)
                 else:
                     self.reply("504 5.5.4 Unrecognized authentication type")
             elif verb == "MAIL":
@@ -288,7 +309,9 @@ class _Handler(socketserver.StreamRequestHandler):
                     self.reply("250 2.1.0 Ok")
             elif verb == "RCPT":
                 recipient = re.search(r"<([^>]*)>", arg).group(1)
-                if behaviour.refuse_recipient and re.fullmatch(
+                if behaviour.rcpt_reply:
+                    self.reply(behaviour.rcpt_reply.replace("{sender}", self.sender))
+                elif behaviour.refuse_recipient and re.fullmatch(
                         behaviour.refuse_recipient, recipient, re.IGNORECASE):
                     self.reply("550 5.1.1 Recipient address rejected: %s" % recipient)
                 else:
@@ -302,6 +325,9 @@ class _Handler(socketserver.StreamRequestHandler):
                     if data_line == ".":
                         break
                     body.append(data_line)
+                if behaviour.data_reply:
+                    self.reply(behaviour.data_reply)
+                    continue
                 behaviour.messages.append(
                     dict(sender=self.sender, recipients=self.recipients,
                          body="\n".join(body)))

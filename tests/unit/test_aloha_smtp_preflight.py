@@ -275,3 +275,12 @@ def test_missing_recipient_and_tls_with_ssl(run_module):
     assert proc.returncode != 0 and "aloha_email_test_recipient" in result["msg"]
     proc, result = preflight(run_module, 1, use_tls=True, use_ssl=True)
     assert result["cause"] == "tls_and_ssl"
+
+
+def test_server_echoing_the_auth_blob_leaks_nothing(run_module, smtp_server):
+    # A 535 that quotes the AUTH PLAIN argument: base64("\0user\0password").
+    port, _ = smtp_server(accounts={USER: "the-right-one"}, echo_auth=True, mechanisms=("PLAIN",))
+    proc, result = preflight(run_module, port)
+    assert result["cause"] == "auth_refused"
+    assert b64("\0%s\0%s" % (USER, PASSWORD)) not in proc.stdout + proc.stderr
+    assert "Authentication credentials invalid: ********" in result["msg"]

@@ -35,6 +35,15 @@ options:
     type: list
     elements: str
     default: []
+  login_user:
+    description:
+      - The SMTP login user (EMAIL_HOST_USER). Its base64 form (AUTH LOGIN,
+        AUTH PLAIN with each of I(secrets)) is scrubbed from the output; the
+        plain name stays readable.
+      - Give the user here, not in I(secrets) as well: Ansible itself masks
+        every value of the no_log option I(secrets) in the result.
+    type: str
+    default: ""
   tail_lines:
     description: How many of the last output lines a failure message quotes.
     type: int
@@ -102,9 +111,11 @@ from ansible.module_utils.basic import AnsibleModule
 # Role-local module_utils (the repository), or the collection's
 # plugins/module_utils when packaged as aloha.email (galaxy.yml).
 try:
-    from ansible.module_utils.aloha_email_smtp import as_user, scrub
+    from ansible.module_utils.aloha_email_scrub import scrub
+    from ansible.module_utils.aloha_email_smtp import as_user
 except ImportError:
-    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import as_user, scrub
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_scrub import scrub
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import as_user
 
 FIX = "Fix what Aloha refused (the error above), then run the role again."
 # Python's ~~~^^^ marker lines say nothing without the line above them.
@@ -124,6 +135,7 @@ def main():
             deploy_path=dict(type="path", default="/home/aloha/deployments/current"),
             user=dict(type="str", default="aloha"),
             secrets=dict(type="list", elements="str", default=[], no_log=True),
+            login_user=dict(type="str", default="", no_log=False),
             tail_lines=dict(type="int", default=8),
         ),
         supports_check_mode=True,
@@ -147,8 +159,8 @@ def main():
     rc, stdout, stderr = module.run_command(command, cwd=params["deploy_path"])
     secrets = params["secrets"] or []
     result = dict(changed=True, rc=rc, cmd=command,
-                  stdout_lines=scrub(stdout, secrets).splitlines(),
-                  stderr_lines=scrub(stderr, secrets).splitlines())
+                  stdout_lines=scrub(stdout, secrets, params["login_user"]).splitlines(),
+                  stderr_lines=scrub(stderr, secrets, params["login_user"]).splitlines())
     if rc != 0:
         tail = output_tail(result["stdout_lines"], result["stderr_lines"], params["tail_lines"])
         failed("%s exited with rc %d: %s" % (" ".join(command), rc, tail), **result)

@@ -13,8 +13,10 @@ description:
   - Runs C(<deploy_path>/manage.py send_test_email RECIPIENT...) as the Aloha
     user, which sends two test emails (one from the administrator address,
     one from the noreply address) through the configured SMTP server.
-  - The output is scrubbed of the SMTP user and password (plain and base64,
-    including the AUTH lines of the SMTP transcript) before it is returned.
+  - The output is scrubbed of the SMTP password (plain, repr, JSON, YAML,
+    URL-encoded and base64, including the AUTH lines of the SMTP
+    transcript) and of the base64 forms of I(login_user) before it is
+    returned; the plain user name stays readable.
   - On failure, names the likely cause and the role variable(s) to change.
   - Never reports a change, since sending a test email changes no
     configuration.
@@ -42,6 +44,16 @@ options:
     type: list
     elements: str
     default: []
+  login_user:
+    description:
+      - The SMTP login user (EMAIL_HOST_USER). Its base64 form (AUTH LOGIN,
+        AUTH PLAIN with each of I(secrets)) is scrubbed from the output; the
+        plain name stays readable (a server's "not owned by user" reply
+        names it).
+      - Give the user here, not in I(secrets) as well: Ansible itself masks
+        every value of the no_log option I(secrets) in the result.
+    type: str
+    default: ""
   port:
     description: Configured SMTP port, only used to word failure messages.
     type: int
@@ -81,7 +93,7 @@ EXAMPLES = r"""
       - admin@example.com
     secrets:
       - "{{ aloha_email_password }}"
-      - "{{ aloha_email_host_user }}"
+    login_user: "{{ aloha_email_host_user }}"
     port: "{{ aloha_email_port }}"
     use_tls: "{{ aloha_email_use_tls }}"
     use_ssl: "{{ aloha_email_use_ssl }}"
@@ -143,18 +155,18 @@ from ansible.module_utils.basic import AnsibleModule
 # Role-local module_utils (the repository), or the collection's
 # plugins/module_utils when packaged as aloha.email (galaxy.yml).
 try:
+    from ansible.module_utils.aloha_email_scrub import scrub
     from ansible.module_utils.aloha_email_smtp import (
         as_user,
         classify_failure,
         failure_summary,
-        scrub,
     )
 except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_scrub import scrub
     from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import (
         as_user,
         classify_failure,
         failure_summary,
-        scrub,
     )
 
 
@@ -230,14 +242,14 @@ def relay_failure(reasons):
                               "`postqueue -p` on the host")
 
 
-def wait_for_relay(module, recipients, since, timeout, secrets):
+def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None):
     """None when postfix passed the test emails on within TIMEOUT seconds;
     else (msg, cause, fix, entries)."""
     deadline = time.monotonic() + timeout
     while True:
         rc, out, err = module.run_command(["postqueue", "-j"])
         if rc != 0:
-            return ("postqueue -j failed (rc %s): %s" % (rc, scrub(err, secrets).strip()), "relay_deferred",
+            return ("postqueue -j failed (rc %s): %s" % (rc, scrub(err, secrets, login_user).strip()), "relay_deferred",
                     "check that postfix runs on this host", [])
         entries = queued_test_emails(out, recipients, since)
         if not entries or time.monotonic() >= deadline:
@@ -250,7 +262,7 @@ def wait_for_relay(module, recipients, since, timeout, secrets):
         time.sleep(3)
     if not entries:
         return None
-    reasons = sorted(set(scrub(r.get("delay_reason", ""), secrets) for e in entries
+    reasons = sorted(set(scrub(r.get("delay_reason", ""), secrets, login_user) for e in entries
                          for r in e.get("recipients", []) if r.get("delay_reason")))
     cause, fix = relay_failure(reasons)
     msg = ("send_test_email handed %d test emails to postfix, but after %d s they are still in its queue "
@@ -265,6 +277,7 @@ def main():
             user=dict(type="str", default="aloha"),
             recipients=dict(type="list", elements="str", required=True),
             secrets=dict(type="list", elements="str", default=[], no_log=True),
+            login_user=dict(type="str", default="", no_log=False),
             port=dict(type="int"),
             use_tls=dict(type="bool"),
             use_ssl=dict(type="bool"),
@@ -296,8 +309,9 @@ def main():
     since = int(time.time()) - 1
     rc, stdout, stderr = module.run_command(command, cwd=params["deploy_path"])
     secrets = params["secrets"] or []
-    stdout = scrub(stdout, secrets)
-    stderr = scrub(stderr, secrets)
+    login_user = params["login_user"]
+    stdout = scrub(stdout, secrets, login_user)
+    stderr = scrub(stderr, secrets, login_user)
     result = dict(
         changed=False,
         rc=rc,
@@ -316,7 +330,7 @@ def main():
                              % (file_path, " and ".join(repr(m) for m in missing), result["fix"]))
             module.fail_json(**result)
     if rc == 0 and params["relay_wait"] > 0:
-        stuck = wait_for_relay(module, recipients, since, params["relay_wait"], secrets)
+        stuck = wait_for_relay(module, recipients, since, params["relay_wait"], secrets, login_user)
         if stuck:
             msg, cause, fix, entries = stuck
             result.update(msg=msg, cause=cause, fix=fix, queued=entries)
@@ -333,7 +347,7 @@ def main():
     result.update(cause=cause, fix=fix)
     # Scrub again: the summary is cut from already scrubbed text, but this
     # is the line people paste into tickets.
-    summary = scrub(failure_summary(output), secrets)
+    summary = scrub(failure_summary(output), secrets, login_user)
     result["msg"] = "send_test_email failed (%s): %s. Fix: %s" % (
         cause, summary.rstrip("."), fix)
     module.fail_json(**result)

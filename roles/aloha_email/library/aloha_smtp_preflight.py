@@ -22,8 +22,9 @@ description:
     lower-case base32, as Aloha does for its tokenized noreply address.
   - A failure is classified into the troubleshooting causes the role's
     verification (M(aloha_send_test_email)) reports, with the same fix.
-  - The password is never returned; the SMTP transcript is scrubbed of it
-    and of every AUTH argument.
+  - The password is never returned; the SMTP transcript and the message
+    are scrubbed of it in every form (plain, repr, JSON, URL-encoded,
+    base64, the AUTH PLAIN blob with I(user)) and of every AUTH argument.
 version_added: "1.1.0"
 options:
   host:
@@ -43,9 +44,15 @@ options:
     type: bool
     default: false
   user:
-    description: SMTP login (EMAIL_HOST_USER); empty means no AUTH.
+    description:
+      - SMTP login (EMAIL_HOST_USER); empty means no AUTH.
+      - Also the login user for scrubbing, hence the alias I(login_user)
+        (the name the other modules use): its base64 forms (AUTH LOGIN,
+        AUTH PLAIN with the password) are masked in the output, the plain
+        name stays readable (a server's "not owned by user" reply names it).
     type: str
     default: ""
+    aliases: [login_user]
   password:
     description: SMTP password (the secret email_password).
     type: str
@@ -131,17 +138,17 @@ from ansible.module_utils.basic import AnsibleModule
 # Role-local module_utils (the repository), or the collection's
 # plugins/module_utils when packaged as aloha.email (galaxy.yml).
 try:
+    from ansible.module_utils.aloha_email_scrub import scrub
     from ansible.module_utils.aloha_email_smtp import (
         classify_failure,
         failure_summary,
-        scrub,
         smtp_error_output,
     )
 except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_scrub import scrub
     from ansible_collections.aloha.email.plugins.module_utils.aloha_email_smtp import (
         classify_failure,
         failure_summary,
-        scrub,
         smtp_error_output,
     )
 
@@ -218,7 +225,7 @@ def main():
             port=dict(type="int", required=True),
             use_tls=dict(type="bool", default=False),
             use_ssl=dict(type="bool", default=False),
-            user=dict(type="str", default=""),
+            user=dict(type="str", default="", aliases=["login_user"]),
             password=dict(type="str", default="", no_log=True),
             senders=dict(type="list", elements="str", required=True),
             recipient=dict(type="str", required=True),
@@ -256,7 +263,7 @@ def main():
         except Exception as e:  # pylint: disable=broad-except
             error = e
             trace = traceback.format_exc()
-    transcript = scrub(log.getvalue(), secrets)
+    transcript = scrub(log.getvalue(), secrets, params["user"])
     result["transcript"] = transcript.splitlines()
 
     if error is None:
@@ -264,10 +271,10 @@ def main():
             describe(params), len(senders), "" if len(senders) == 1 else "s", recipient)
         module.exit_json(**result)
 
-    output = scrub(smtp_error_output(error, transcript, trace), secrets)
+    output = scrub(smtp_error_output(error, transcript, trace), secrets, params["user"])
     cause, fix = classify_failure(output, port=params["port"],
                                   use_tls=params["use_tls"], use_ssl=params["use_ssl"])
-    summary = scrub(failure_summary(output), secrets)
+    summary = scrub(failure_summary(output), secrets, params["user"])
     # The preflight sends no mail: keep the error, not Aloha's prefix.
     if summary.startswith(FAILED_PREFIX):
         summary = summary[len(FAILED_PREFIX):]

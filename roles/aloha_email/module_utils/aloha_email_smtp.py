@@ -11,12 +11,17 @@ python3 (3.11 on Debian 12, 3.13 on Debian 13).
 
 from __future__ import annotations
 
-import base64
 import os
 import pwd
 import re
 
-MASK = "********"
+# Role-local module_utils (the repository), or the collection's
+# plugins/module_utils when packaged as aloha.email (galaxy.yml).
+try:
+    from ansible.module_utils.aloha_email_scrub import MASK, scrub  # noqa: F401 (re-exported)
+except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_scrub import MASK, scrub  # noqa: F401
+
 
 def as_user(command, user, euid=None, current_user=None):
     """COMMAND (argv) as USER: through runuser when we are root and USER is
@@ -36,139 +41,7 @@ def as_user(command, user, euid=None, current_user=None):
     return None
 
 
-# smtplib's debug transcript prints every command as
-#   send: 'AUTH PLAIN AGFsb2hhAHNlY3JldA==\r\n'
-# (repr of a str; bytes for DATA), optionally prefixed by a timestamp at
-# debuglevel 2. Replies are "reply: b'334 ...'" / "reply: retcode (334); ...".
-_SEND_RE = re.compile(r"(send:\s*b?(['\"]))(.*?)((?:\\r\\n|\\n)?\2\s*)$")
 _REPLY_CODE_RE = re.compile(r"reply:\s*(?:b?['\"](\d{3})|retcode\s*\((\d{3})\))")
-_AUTH_ARG_RE = re.compile(r"(\bAUTH\s+[A-Za-z0-9_-]+\s+)([A-Za-z0-9+/]+=*|=)")
-# On a line the client sent, any case: that is the command itself.
-_SENT_AUTH_ARG_RE = re.compile(_AUTH_ARG_RE.pattern, re.IGNORECASE)
-# An EHLO reply lists mechanisms ("AUTH PLAIN LOGIN"): those are no secret.
-_MECHANISM_RE = re.compile(r"[A-Z][A-Z0-9_-]*")
-
-# Unpadded base64 of a very short value would match random words.
-_MIN_UNPADDED_B64 = 8
-
-
-def _b64(data):
-    return base64.b64encode(data).decode("ascii")
-
-
-def _encodings(value):
-    """Byte encodings smtplib or a traceback could have used for value."""
-    out = []
-    for codec in ("utf-8", "latin-1"):
-        try:
-            out.append(value.encode(codec))
-        except UnicodeEncodeError:
-            pass
-    return out
-
-
-def _secret_forms(secrets):
-    """Every string form of the secrets that may show up in output."""
-    values = []
-    for secret in secrets or ():
-        if secret is None:
-            continue
-        secret = str(secret)
-        if secret and secret not in values:
-            values.append(secret)
-
-    forms = set()
-
-    def add_b64(raw):
-        encoded = _b64(raw)
-        forms.add(encoded)
-        stripped = encoded.rstrip("=")
-        if len(stripped) >= _MIN_UNPADDED_B64:
-            forms.add(stripped)
-
-    for value in values:
-        forms.add(value)
-        # How Python prints the value inside a str or bytes repr (a
-        # traceback, a transcript line): quotes and backslashes escaped.
-        forms.add(repr(value)[1:-1])
-        forms.add(value.replace("\\", "\\\\").replace('"', '\\"'))
-        forms.add(value.replace("\\", "\\\\").replace("'", "\\'"))
-        for raw in _encodings(value):
-            forms.add(repr(raw)[2:-1])
-            add_b64(raw)
-            # AUTH PLAIN without a user part (authzid and authcid empty).
-            add_b64(b"\0\0" + raw)
-
-    # AUTH PLAIN sends base64("\0user\0password"); we do not know which
-    # secret is the user, so try every ordered pair.
-    for user in values:
-        for password in values:
-            if user == password:
-                continue
-            for user_raw in _encodings(user):
-                for pw_raw in _encodings(password):
-                    add_b64(b"\0" + user_raw + b"\0" + pw_raw)
-                    add_b64(user_raw + b"\0" + user_raw + b"\0" + pw_raw)
-    forms.discard("")
-    return sorted(forms, key=len, reverse=True)
-
-
-def _mask_send_line(line):
-    return _SEND_RE.sub(lambda m: m.group(1) + MASK + m.group(4), line, count=1)
-
-
-def _scrub_transcript(text):
-    """Mask AUTH arguments and the AUTH continuation lines (the base64 user
-    and password of AUTH LOGIN, CRAM-MD5 answers), whatever the values."""
-    lines = text.split("\n")
-    in_auth = False
-    for index, line in enumerate(lines):
-        is_send = _SEND_RE.search(line) is not None
-        if is_send:
-            if re.search(r"\bAUTH\s+[A-Za-z0-9_-]+", line, re.IGNORECASE):
-                lines[index] = _SENT_AUTH_ARG_RE.sub(
-                    lambda m: m.group(1) + MASK, line)
-                in_auth = True
-                continue
-            if in_auth:
-                # A line sent while the server is still asking (334) is an
-                # answer to the AUTH challenge: the user or the password.
-                lines[index] = _mask_send_line(line)
-            continue
-        reply = _REPLY_CODE_RE.search(line)
-        if reply:
-            code = reply.group(1) or reply.group(2)
-            if code != "334":
-                in_auth = False
-            continue
-
-        # Outside recognisable transcript lines, still mask an AUTH argument
-        # unless it is a mechanism name (EHLO capability lists).
-        def _outside(match):
-            if _MECHANISM_RE.fullmatch(match.group(2)):
-                return match.group(0)
-            return match.group(1) + MASK
-
-        lines[index] = _AUTH_ARG_RE.sub(_outside, line)
-    return "\n".join(lines)
-
-
-def scrub(text, secrets):
-    """Return text with the given secrets (passwords, the SMTP user) removed.
-
-    Masks the values as written, as Python reprs them, in base64 (alone and
-    as the AUTH PLAIN "\\0user\\0password" blob), and every AUTH argument or
-    AUTH continuation line of an smtplib debug transcript.
-    """
-    if text is None:
-        return text
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    text = _scrub_transcript(text)
-    # Raw occurrences anywhere, whatever the line looks like.
-    for form in _secret_forms(secrets):
-        text = text.replace(form, MASK)
-    return text
 
 
 # --- failure classification -------------------------------------------------
@@ -203,8 +76,43 @@ def _last_reply_code_after(output, pattern):
     return last.group(1), (reply.group(1) or reply.group(2)) if reply else None
 
 
+# Servers that check the sender only at RCPT TO or at the end of DATA word
+# the refusal so (postfix smtpd_sender_login_maps, Exim sender verify,
+# Microsoft 365 SendAs).
+_SENDER_WORDING_RE = re.compile(
+    r"Sender address rejected|Sender verify failed|not owned by user|"
+    r"send as this sender|\b5\.7\.60\b|SendAsDenied|"
+    r"sender (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)",
+    re.IGNORECASE)
+_POSTFIX_SENDER_RE = re.compile(r"<([^<>\s]*)>:\s*Sender address rejected", re.IGNORECASE)
+_EXIM_SENDER_RE = re.compile(r"Verification failed for <([^<>\s]*)>", re.IGNORECASE)
+
+
+def _late_sender_refusal(output):
+    """(code, address) when a refusal at RCPT TO or DATA names the sender,
+    not the recipient, else None."""
+    refusal = None
+    for match in _FAILED_RE.finditer(output):
+        if _SENDER_WORDING_RE.search(match.group(1)):
+            refusal = match.group(1)
+    if refusal is None:
+        return None
+    code = re.search(r"\((\d{3}),", refusal)
+    named = _POSTFIX_SENDER_RE.search(refusal) or _EXIM_SENDER_RE.search(refusal)
+    if named:
+        address = named.group(1)
+    else:
+        # The session's last MAIL FROM is the sender that was refused.
+        senders = _MAIL_FROM_RE.findall(output)
+        address = senders[-1] if senders else None
+    return (code.group(1) if code else None), address
+
+
 def _sender_refusal(output):
-    """(code, address) when the server refused MAIL FROM, else None."""
+    """(code, address) when the server refused the sender, else None."""
+    late = _late_sender_refusal(output)
+    if late is not None:
+        return late
     for match in _FAILED_RE.finditer(output):
         tuple_match = _SENDER_TUPLE_RE.search(match.group(1))
         if tuple_match and tuple_match.group("code")[0] in "45":
