@@ -49,7 +49,9 @@ MODULE_UTILS_NAMES = ("aloha_email_scrub", "aloha_email_smtp", "aloha_email_sett
 def _register_module_utils():
     import ansible.module_utils
 
-    for short in MODULE_UTILS_NAMES:
+    others = sorted(path.stem for path in MODULE_UTILS.glob("*.py")
+                    if path.stem not in MODULE_UTILS_NAMES)
+    for short in MODULE_UTILS_NAMES + tuple(others):
         if not (MODULE_UTILS / (short + ".py")).exists():
             continue
         name = "ansible.module_utils." + short

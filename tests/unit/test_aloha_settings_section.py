@@ -143,6 +143,7 @@ def ansible_module(tmp_path, args, check=False, diff=False):
     cmd = [ANSIBLE, "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
     cmd += ["--check"] * check + ["--diff"] * diff
     env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
+               ANSIBLE_MODULE_UTILS=str(ROOT / "roles/aloha_email/module_utils"),
                ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)

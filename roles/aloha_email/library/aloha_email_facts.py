@@ -9,11 +9,17 @@ DOCUMENTATION = r"""
 module: aloha_email_facts
 short_description: Read the effective outgoing email settings of an Aloha host
 description:
-  - Parses C(/etc/aloha/settings.py) with Python's C(ast) (never executes it)
-    and returns the email settings in force, as Python sees them: the last
-    top-level assignment of a name wins, wherever it is in the file.
+  - Parses C(/etc/aloha/settings.py) with Python's C(ast) (never executes it;
+    its PEP 263 coding line is honoured) and returns the email settings in
+    force, as Python sees them: every binding at module scope counts, at any
+    depth and in any form, and the last one wins.
+  - A value that cannot be decided statically (assigned inside an C(if)
+    block, not a literal, unpacked from an expression, after C(exec) or a
+    star import...) is reported as unknown (C(None), listed in C(unknown)),
+    never as a wrong value.
   - Infers the mode the how-to describes, C(file) (Django's file backend),
-    C(local) (C(localhost) port 25), C(smtp) (a provider) or C(none).
+    C(local) (C(localhost) port 25), C(smtp) (a provider), C(none), or
+    C(unknown) when a name that decides it is unknown.
   - Tells whether C(email_password) is set in the secrets file, never its
     value. Given I(expected_password) (no_log), also tells whether the
     stored password equals it.
@@ -38,11 +44,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 settings:
-  description: Literal values of the email-related names assigned in settings.py (last assignment wins); absent names are not listed.
+  description: Values of the email-related names Python ends up with (last binding wins); absent names are not listed; unknown ones are null.
   type: dict
   returned: always
+unknown:
+  description: Names whose value cannot be decided without running settings.py (their reason is in warnings_list).
+  type: list
+  returned: always
 effective:
-  description: What Aloha uses, with the server's defaults filled in (mode, host, port, use_tls, use_ssl, host_user, ...).
+  description: What Aloha uses, with the server's defaults filled in (mode, host, port, use_tls, use_ssl, host_user, ...); null for unknown values.
   type: dict
   returned: always
 password_set:
@@ -59,11 +69,17 @@ warnings_list:
   returned: always
 """
 
-import ast
 import configparser
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+# Role-local module_utils (the repository), or the collection's
+# plugins/module_utils when packaged as aloha.email (galaxy.yml).
+try:
+    from ansible.module_utils.aloha_email_settings import SettingsError, decode, final_values, parse
+except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_settings import (
+        SettingsError, decode, final_values, parse)
 
 NAMES = (
     "aloha_ADMINISTRATOR", "EXTERNAL_HOST",
@@ -73,47 +89,44 @@ NAMES = (
 )
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 FILE_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+# The names that decide the mode.
+MODE_NAMES = ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_BACKEND")
 
 
-def _targets(node):
-    if isinstance(node, ast.Assign):
-        return node.targets
-    if isinstance(node, ast.AnnAssign) and node.value is not None:
-        return [node.target]
-    return []
+def analyse(text, filename="settings.py"):
+    """(values, unknown, problems): the values of NAMES Python ends up
+    with (last binding wins, wherever it is), the names whose value cannot
+    be decided statically, and what was found. Never executes the file."""
+    try:
+        tree = parse(text, filename)
+    except SettingsError:
+        return {}, [], ["%s does not parse: %s" % (filename, _syntax(text, filename))]
+    values, unknown = final_values(tree, NAMES)
+    for name in unknown:
+        values[name] = None
+    problems = [unknown[name] for name in sorted(unknown)]
+    return values, sorted(unknown), problems
+
+
+def _syntax(text, filename):
+    try:
+        compile(text, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        return "%s (line %s)" % (getattr(exc, "msg", exc), getattr(exc, "lineno", "?"))
+    return "unknown error"
 
 
 def read_settings(text, filename="settings.py"):
-    """(values, problems): literal values of NAMES, the last top-level
-    assignment winning. A non-literal value is reported and treated as
-    unknown (None)."""
-    problems = []
-    try:
-        tree = ast.parse(text, filename=filename)
-    except SyntaxError as exc:
-        return {}, ["%s does not parse: %s (line %s)" % (filename, exc.msg, exc.lineno)]
-    values = {}
-    for node in tree.body:
-        for target in _targets(node):
-            names = [target] if isinstance(target, ast.Name) else [
-                elt for elt in getattr(target, "elts", []) if isinstance(elt, ast.Name)]
-            for name in names:
-                if name.id not in NAMES:
-                    continue
-                if name is not target:
-                    values[name.id] = None
-                    problems.append("%s is assigned by unpacking on line %d: value unknown" % (name.id, node.lineno))
-                    continue
-                try:
-                    values[name.id] = ast.literal_eval(node.value)
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    values[name.id] = None
-                    problems.append("%s on line %d is not a literal: value unknown" % (name.id, node.lineno))
+    """(values, problems): values of NAMES as Python ends up with them; a
+    value that cannot be decided statically is None, with a problem."""
+    values, _, problems = analyse(text, filename)
     return values, problems
 
 
-def effective(values):
-    """The settings Aloha uses, with the server's defaults."""
+def effective(values, unknown=()):
+    """The settings Aloha uses, with the server's defaults. A name in
+    UNKNOWN has no default filled in (None), and when it decides the mode
+    the mode is "unknown": never a guess."""
     external = str(values.get("EXTERNAL_HOST") or "")
     domain = external.rsplit(":", 1)[0] if ":" in external else external
     eff = dict(
@@ -129,8 +142,23 @@ def effective(values):
         add_tokens=bool(values.get("ADD_TOKENS_TO_NOREPLY_ADDRESS", True)),
         tokenized_noreply_address=values.get("TOKENIZED_NOREPLY_EMAIL_ADDRESS", "noreply-{token}@%s" % domain),
     )
+    fields = dict(EMAIL_HOST="host", EMAIL_HOST_USER="host_user", EMAIL_PORT="port",
+                  EMAIL_USE_TLS="use_tls", EMAIL_USE_SSL="use_ssl", EMAIL_BACKEND="backend",
+                  EMAIL_FILE_PATH="file_path", aloha_ADMINISTRATOR="administrator",
+                  NOREPLY_EMAIL_ADDRESS="noreply_address",
+                  ADD_TOKENS_TO_NOREPLY_ADDRESS="add_tokens",
+                  TOKENIZED_NOREPLY_EMAIL_ADDRESS="tokenized_noreply_address")
+    for name in unknown:
+        if name in fields:
+            eff[fields[name]] = None
+    if "EXTERNAL_HOST" in unknown:
+        for name in ("NOREPLY_EMAIL_ADDRESS", "TOKENIZED_NOREPLY_EMAIL_ADDRESS"):
+            if name not in values:
+                eff[fields[name]] = None
     backend = eff["backend"] or ""
-    if "filebased" in backend:
+    if set(MODE_NAMES) & set(unknown):
+        mode = "unknown"
+    elif "filebased" in backend:
         mode = "file"
     elif backend:
         mode = "backend"
@@ -175,16 +203,19 @@ def main():
     config_dir = module.params["config_dir"]
     settings_path = os.path.join(config_dir, "settings.py")
     try:
-        with open(settings_path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(settings_path, "rb") as handle:
+            text, _ = decode(handle.read(), settings_path)
     except OSError as exc:
         module.fail_json(msg="Cannot read %s: %s" % (settings_path, exc.strerror))
-    values, problems = read_settings(text, settings_path)
+    except SettingsError as exc:
+        module.fail_json(msg=str(exc))
+    values, unknown, problems = analyse(text, settings_path)
     password_set, password_matches, problem = read_password(
         os.path.join(config_dir, "aloha-secrets.conf"), module.params["expected_password"])
     if problem:
         problems.append(problem)
-    module.exit_json(changed=False, settings=values, effective=effective(values),
+    module.exit_json(changed=False, settings=values, unknown=unknown,
+                     effective=effective(values, unknown),
                      password_set=password_set, password_matches=password_matches,
                      warnings_list=problems)
 

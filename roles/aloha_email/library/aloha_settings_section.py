@@ -12,13 +12,24 @@ short_description: Replace one titled section of Aloha's settings.py
 description:
   - Aloha's C(/etc/aloha/settings.py) is a series of sections, each opened by
     a line of sixteen C(#) and a C(## Title.) line. This module replaces the
-    body of one section with I(content) and keeps every other line byte for
-    byte.
-  - Active assignments of I(managed_names) outside the section, which would
-    silently override the section (in Python the last assignment wins), are
-    commented out with a note that says why.
-  - Statements inside the old section that assign names not in
-    I(managed_names) are kept, so nothing the operator wrote there is lost.
+    body of one section with I(content).
+  - Every statement that binds one of I(managed_names) at module scope is
+    found, at any depth and in any form. A plain top-level assignment on
+    lines of its own outside the section, which would silently override the
+    section (in Python the last assignment wins), is commented out with a
+    note that says why. Any other form (inside an C(if), C(try), C(with) or
+    loop, after a C(;), unpacked together with other names, a loop or
+    C(with) target, C(:=), an import, C(del), C(global) in a function) is
+    refused before any change, with the line number and the fix; so are
+    C(exec), C(globals()) and star imports after the section.
+  - Every statement of the old section that binds no managed name (imports,
+    blocks, other settings) is kept, in order, after the managed block.
+  - Before writing, the candidate file is parsed and checked: every
+    managed name's last binding must be the section's, else nothing is
+    changed.
+  - Outside the section and the disabled lines every byte is kept: line
+    endings (LF, CRLF, mixed; the section uses the file's dominant one),
+    the UTF-8 BOM and a PEP 263 coding line, which is honoured.
   - A missing section is inserted after the section titled I(insert_after),
     or at the end of the file.
   - The file is refused when it does not compile or assigns one of
@@ -71,7 +82,7 @@ needs_change:
   type: bool
   returned: always
 settings:
-  description: Literal values of aloha_ADMINISTRATOR and EXTERNAL_HOST in the new file.
+  description: Values of aloha_ADMINISTRATOR and EXTERNAL_HOST Python ends up with in the new file (where statically known).
   type: dict
   returned: always
 disabled:
@@ -84,168 +95,37 @@ msg:
   returned: always
 """
 
-import ast
 import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-
-SECTION_RULE = "#" * 16
-DISABLED_NOTE = (
-    "# Disabled by Ansible (role aloha_email): {name} is set in the "
-    '"{title}" section; this assignment would override it.'
-)
-
-
-class SettingsError(Exception):
-    """A settings.py the role must not touch; the message says the fix."""
-
-
-def _section_starts(lines):
-    """Map each section title to the index of its sixteen-# line."""
-    starts = {}
-    for i, line in enumerate(lines[:-1]):
-        if line.rstrip("\r\n") == SECTION_RULE and lines[i + 1].startswith("## "):
-            starts.setdefault(lines[i + 1][3:].strip(), i)
-    return starts
-
-
-def _section_span(lines, title):
-    """(start, end) line indexes of the section titled TITLE, or None."""
-    starts = _section_starts(lines)
-    if title not in starts:
-        return None
-    start = starts[title]
-    later = [s for s in starts.values() if s > start]
-    return start, min(later) if later else len(lines)
-
-
-def _parse(text, path):
-    try:
-        return ast.parse(text, filename=path)
-    except SyntaxError as exc:
-        raise SettingsError(
-            "%s has a Python syntax error at line %s: %s. Aloha cannot load it "
-            "either; fix that line by hand, then run the role again."
-            % (path, exc.lineno, exc.msg)
-        )
-
-
-def _assigned_names(node):
-    """Names a statement assigns at module level (Assign, AugAssign, AnnAssign)."""
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-        targets = [node.target]
-    else:
-        return set()
-    names = set()
-    for target in targets:
-        for sub in ast.walk(target):
-            if isinstance(sub, ast.Name):
-                names.add(sub.id)
-    return names
-
-
-def _statements(tree):
-    """Assignment statements anywhere outside function and class bodies."""
-    todo = list(tree.body)
-    while todo:
-        node = todo.pop(0)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if _assigned_names(node):
-            yield node
-        for field in ("body", "orelse", "finalbody", "handlers"):
-            todo.extend(getattr(node, field, []) or [])
+# Role-local module_utils (the repository), or the collection's
+# plugins/module_utils when packaged as aloha.email (galaxy.yml).
+try:
+    from ansible.module_utils.aloha_email_settings import (  # noqa: F401 (tests use them)
+        DISABLED_NOTE,
+        SettingsError,
+        decode,
+        encode,
+        final_values,
+        parse,
+        rewrite,
+    )
+except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_settings import (  # noqa: F401
+        DISABLED_NOTE,
+        SettingsError,
+        decode,
+        encode,
+        final_values,
+        parse,
+        rewrite,
+    )
 
 
 def literal_settings(tree, names):
-    """Values of plain `NAME = "literal"` assignments (last one wins)."""
-    found = {}
-    for node in _statements(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            for name in _assigned_names(node) & set(names):
-                found[name] = node.value.value
-    return found
-
-
-def rewrite(text, path, title, content, managed, forbidden, insert_after):
-    """Return (new_text, disabled_line_numbers). Raises SettingsError."""
-    tree = _parse(text, path)
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    managed = set(managed)
-
-    for node in _statements(tree):
-        bad = _assigned_names(node) & set(forbidden)
-        if bad:
-            raise SettingsError(
-                "%s sets %s on line %d. Aloha never reads it, and by policy "
-                "settings.py holds no secret: delete that line and give the "
-                "password as the vault variable aloha_email_password, which the "
-                "role writes to aloha-secrets.conf as email_password."
-                % (path, sorted(bad)[0], node.lineno)
-            )
-
-    span = _section_span(lines, title)
-    kept, disabled, drop = [], [], set()
-    for node in _statements(tree):
-        first, last = node.lineno - 1, node.end_lineno - 1
-        inside = span is not None and span[0] <= first < span[1]
-        names = _assigned_names(node) & managed
-        if inside:
-            if not names and node.col_offset == 0:
-                # An operator's own statement in our section: keep it.
-                kept.append("".join(lines[first:last + 1]))
-        elif names and node.col_offset == 0:
-            disabled.append(node.lineno)
-            note = DISABLED_NOTE.format(name=sorted(names)[0], title=title.rstrip("."))
-            block = [note + "\n"] + ["# " + ln if ln.strip() else ln for ln in lines[first:last + 1]]
-            lines[first] = "".join(block)
-            drop.update(range(first + 1, last + 1))
-
-    section = content if content.endswith("\n") else content + "\n"
-    if kept:
-        section += (
-            "\n# Kept from the previous version of this section (not managed "
-            "by aloha_email):\n" + "".join(kept)
-        )
-    if span is not None and span[1] < len(lines):
-        section += "\n"
-
-    out = []
-    if span is None:
-        after = _section_span(lines, insert_after)
-        at = after[1] if after else len(lines)
-        for i, line in enumerate(lines):
-            if i == at:
-                out.append(section + ("\n" if at < len(lines) else ""))
-            if i not in drop:
-                out.append(line)
-        if at >= len(lines):
-            if out and out[-1].strip():
-                out.append("\n")
-            out.append(section)
-    else:
-        for i, line in enumerate(lines):
-            if i == span[0]:
-                out.append(section)
-            if span[0] <= i < span[1] or i in drop:
-                continue
-            out.append(line)
-    new_text = "".join(out)
-    # The candidate must load in Python before it replaces the old file.
-    try:
-        compile(new_text, path, "exec")
-    except SyntaxError as exc:
-        raise SettingsError(
-            "the rewritten %s would not compile (line %s: %s); nothing was "
-            "changed. Check aloha_email_* values for stray quotes."
-            % (path, exc.lineno, exc.msg)
-        )
-    return new_text, disabled
+    """Values of NAMES Python ends up with, where statically known."""
+    return final_values(tree, names)[0]
 
 
 def main():
@@ -262,27 +142,30 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    path = p["path"]
+    # Write the file a symlink points to, so the link stays a link.
+    path = os.path.realpath(p["path"]) if os.path.islink(p["path"]) else p["path"]
     if not os.path.isfile(path):
         module.fail_json(
             msg="%s does not exist. Is Aloha installed on this host? Set "
             "aloha_email_config_dir if its configuration lives elsewhere." % path
         )
-    with open(path, encoding="utf-8") as f:
-        old = f.read()
+    with open(path, "rb") as f:
+        old_bytes = f.read()
     try:
+        # Bytes in, bytes out: the file's encoding (PEP 263 line, BOM) and
+        # its line endings are kept.
+        old, encoding = decode(old_bytes, path)
         new, disabled = rewrite(
             old, path, p["title"], p["content"], p["managed_names"],
             p["forbidden_names"], p["insert_after"],
         )
+        new_bytes = encode(new, encoding, path)
+        settings = literal_settings(parse(new, path), ["aloha_ADMINISTRATOR", "EXTERNAL_HOST"])
     except SettingsError as exc:
         module.fail_json(msg=str(exc))
 
-    changed = new != old
-    result = dict(
-        changed=changed, disabled=disabled, msg="section up to date",
-        settings=literal_settings(_parse(new, path), ["aloha_ADMINISTRATOR", "EXTERNAL_HOST"]),
-    )
+    changed = new_bytes != old_bytes
+    result = dict(changed=changed, disabled=disabled, msg="section up to date", settings=settings)
     if changed:
         result["msg"] = "section rewritten" + (
             "; disabled overriding assignments on lines %s" % disabled if disabled else ""
@@ -291,10 +174,10 @@ def main():
             result["diff"] = dict(before=old, after=new, before_header=path, after_header=path)
         if not module.check_mode:
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".settings.py.")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(new)
+            with os.fdopen(fd, "wb") as f:
+                f.write(new_bytes)
             module.atomic_move(tmp, path)
-    file_args = module.load_file_common_arguments(p)
+    file_args = module.load_file_common_arguments(p, path=path)
     result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
     result["needs_change"] = result["changed"]
     module.exit_json(**result)

@@ -1,0 +1,252 @@
+"""The one reader of settings.py (module_utils/aloha_email_settings.py) as
+aloha_settings_section and aloha_email_facts use it: every binding of a
+managed name in any form, Python's line numbers, operator code kept, bytes
+kept (issue 10)."""
+
+from __future__ import annotations
+
+import pytest
+
+import aloha_email_facts as facts
+import aloha_settings_section as mod
+
+TITLE = "Outgoing email (SMTP) settings."
+MANAGED = ["EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_HOST_USER"]
+HEAD = '''################
+## Mandatory settings.
+aloha_ADMINISTRATOR = "support@aloha.test"
+EXTERNAL_HOST = "chat.aloha.test"
+
+'''
+OLD_SECTION = '''################
+## Outgoing email (SMTP) settings.
+##
+# EMAIL_HOST = "smtp.example.com"
+
+'''
+TAIL = '''################
+## Authentication settings.
+RATE_LIMITING = True
+'''
+SECTION = '''################
+## Outgoing email (SMTP) settings.
+EMAIL_HOST = "smtp.aloha.test"
+EMAIL_PORT = 587
+EMAIL_USE_TLS = True
+'''
+VALUES = dict(EMAIL_HOST="smtp.aloha.test", EMAIL_PORT=587, EMAIL_USE_TLS=True)
+
+
+def run(text, content=SECTION):
+    return mod.rewrite(text, "settings.py", TITLE, content, MANAGED,
+                       ["EMAIL_HOST_PASSWORD"], "Mandatory settings.")
+
+
+def exec_settings(text):
+    scope = {}
+    exec(compile(text, "settings.py", "exec"), scope)
+    return scope
+
+
+def refused(text, *needles):
+    with pytest.raises(mod.SettingsError) as error:
+        run(text)
+    for needle in needles:
+        assert needle in str(error.value), str(error.value)
+    return str(error.value)
+
+
+# --- overrides that survived ---------------------------------------------------
+
+@pytest.mark.parametrize("block, words", [
+    ("\nif True:\n    EMAIL_HOST = 'old'\n", "EMAIL_HOST is assigned inside an `if` block; move it out or delete it"),
+    ("\ntry:\n    EMAIL_HOST = 'old'\nexcept Exception:\n    pass\n", "inside a `try` statement"),
+    ("\nwith open('/dev/null'):\n    EMAIL_PORT = 25\n",
+     "EMAIL_PORT is assigned inside a `with` block"),
+    ("\nwhile True:\n    EMAIL_PORT = 25\n    break\n", "inside a `while` loop"),
+    ("X = 1; EMAIL_HOST = 'old'\n", "shared with another statement (`;`)"),
+    ("EMAIL_HOST = 'old'; X = 1\n", "shared with another statement (`;`)"),
+    ("EMAIL_HOST, X = 'old', 1\n", "EMAIL_HOST is assigned together with X"),
+    ("for EMAIL_PORT in (25,):\n    pass\n", "EMAIL_PORT is the target of a `for` loop"),
+    ("print(EMAIL_PORT := 25)\n", "EMAIL_PORT is assigned with `:=`"),
+    ("[(EMAIL_PORT := p) for p in (25,)]\n", "EMAIL_PORT is assigned with `:=`"),
+    ("from os import sep as EMAIL_HOST\n", "EMAIL_HOST is imported"),
+    ("del EMAIL_HOST\n", "EMAIL_HOST is deleted"),
+    ("\ndef f():\n    global EMAIL_HOST\n    EMAIL_HOST = 'old'\nf()\n", "`global EMAIL_HOST`"),
+    ("globals()['EMAIL_HOST'] = 'old'\n", "`globals`"),
+])
+def test_a_binding_that_cannot_be_disabled_is_refused_with_its_line(block, words):
+    # The binding (or the global statement) is on the block's second line
+    # for blocks, which start with a blank line here; else on the first.
+    text = HEAD + OLD_SECTION + TAIL + block
+    line = len((HEAD + OLD_SECTION + TAIL).splitlines()) + 1 + (2 if block.startswith("\n") else 0)
+    message = refused(text, words, "line %d" % line)
+    assert "nothing was changed" in message
+
+
+def test_refusal_message_names_the_line_and_the_fix():
+    text = HEAD + OLD_SECTION + TAIL + "if True:\n    EMAIL_HOST = 'old'\n"
+    message = refused(text)
+    assert ("line 15: EMAIL_HOST is assigned inside an `if` block; move it out or delete "
+            "it, the role's section sets it") in message
+
+
+def test_block_before_the_section_is_refused_too():
+    refused(HEAD + "if True:\n    EMAIL_PORT = 2525\n" + OLD_SECTION + TAIL, "line 7: EMAIL_PORT")
+
+
+def test_unpacking_outside_the_section_does_not_comment_out_the_other_name():
+    text = HEAD + OLD_SECTION + TAIL + "EMAIL_HOST, X = 'old', 1\n"
+    refused(text, "assign X on a line of its own")
+
+
+@pytest.mark.parametrize("junk", ["\x0c", "# \u2028 comment\n", "S = '\u2028\x0c\x1c\x85'\n",
+                                  "\x0c\n", "# \x0b\x1e\n"])
+def test_line_numbers_agree_with_python_after_form_feed_and_u2028(junk):
+    text = HEAD + junk + OLD_SECTION + TAIL + "EMAIL_PORT = 25\nAFTER = 1\n"
+    new, disabled = run(text)
+    assert disabled == [len(text.split("\n")) - 2]
+    scope = exec_settings(new)
+    assert scope["EMAIL_PORT"] == 587 and scope["AFTER"] == 1
+    assert "# EMAIL_PORT = 25\nAFTER = 1\n" in new
+
+
+def test_plain_overrides_are_still_disabled_with_the_note():
+    text = HEAD + OLD_SECTION + TAIL + "EMAIL_PORT: int = 25\nEMAIL_PORT += 1\nEMAIL_HOST = EMAIL_PORT = 'x'\n"
+    new, disabled = run(text)
+    assert disabled == [14, 15, 16]
+    assert new.count("# Disabled by Ansible (role aloha_email)") == 3
+    scope = exec_settings(new)
+    assert {k: scope[k] for k in VALUES} == VALUES
+
+
+def test_markers_inside_a_string_are_no_section():
+    fake = 'DOC = """\n################\n## Outgoing email (SMTP) settings.\n"""\n'
+    text = HEAD + fake + OLD_SECTION + TAIL
+    new, _ = run(text)
+    assert new.startswith(HEAD + fake)
+    assert exec_settings(new)["DOC"] == "\n################\n## Outgoing email (SMTP) settings.\n"
+
+
+# --- operator code that was lost ---------------------------------------------------
+
+def test_section_rewrite_keeps_every_other_statement_in_order():
+    old_section = OLD_SECTION + (
+        "import os\n"
+        "EMAIL_HOST = 'replaced'\n"
+        "EMAIL_TIMEOUT = int(os.environ.get('ALOHA_T', '7'))\n"
+        "if os.sep == '/':\n"
+        "    EMAIL_SUBJECT_PREFIX = '[aloha] '\n"
+        "@staticmethod\n"
+        "def helper():\n"
+        "    return 1\n\n")
+    new, _ = run(HEAD + old_section + TAIL)
+    scope = exec_settings(new)
+    assert scope["EMAIL_TIMEOUT"] == 7 and scope["EMAIL_SUBJECT_PREFIX"] == "[aloha] "
+    assert {k: scope[k] for k in VALUES} == VALUES
+    body = new[new.index(SECTION) + len(SECTION):]
+    assert body.index("import os") < body.index("EMAIL_TIMEOUT") < body.index("if os.sep") < body.index("@staticmethod")
+    assert "replaced" not in new
+    assert run(new)[0] == new
+
+
+def test_candidate_is_verified_as_python_runs_it():
+    # The content itself must give the managed names their final value.
+    with pytest.raises(mod.SettingsError, match="would not give the section's values"):
+        run(HEAD + OLD_SECTION + TAIL, content=SECTION + "if True:\n    EMAIL_PORT = 1\n")
+    with pytest.raises(mod.SettingsError, match="import \\*"):
+        run(HEAD + OLD_SECTION + TAIL + "from os.path import *\n")
+    # Before the section a star import is harmless: the section comes later.
+    new, _ = run("from os.path import *\n" + HEAD + OLD_SECTION + TAIL)
+    assert exec_settings(new)["EMAIL_PORT"] == 587
+
+
+# --- bytes ---------------------------------------------------------------------------
+
+def test_crlf_file_keeps_its_bytes_and_the_section_uses_crlf():
+    text = (HEAD + OLD_SECTION + TAIL + "EMAIL_PORT = 25\n").replace("\n", "\r\n")
+    new, disabled = run(text)
+    assert "\n" not in new.replace("\r\n", "")
+    assert new.startswith(HEAD.replace("\n", "\r\n"))
+    assert new.endswith(TAIL.replace("\n", "\r\n") + mod.DISABLED_NOTE.format(
+        name="EMAIL_PORT", title=TITLE[:-1]) + "\r\n# EMAIL_PORT = 25\r\n")
+    assert exec_settings(new)["EMAIL_PORT"] == 587
+    assert run(new)[0] == new
+
+
+def test_mixed_line_endings_are_kept_outside_the_section():
+    head = HEAD.replace("\n", "\r\n", 2)
+    tail = TAIL.replace("\n", "\r", 1)
+    new, _ = run(head + OLD_SECTION + tail)
+    assert new.startswith(head) and new.endswith(tail)
+
+
+def test_latin1_coding_line_is_honoured_and_bom_kept():
+    text = "# -*- coding: latin-1 -*-\nNAME = 'Café'\n" + HEAD + OLD_SECTION + TAIL
+    data = text.encode("latin-1")
+    decoded, encoding = mod.decode(data, "settings.py")
+    assert decoded == text and encoding == "iso-8859-1"
+    new, _ = run(decoded)
+    out = mod.encode(new, encoding, "settings.py")
+    assert out.startswith(b"# -*- coding: latin-1 -*-\nNAME = 'Caf\xe9'\n")
+    assert exec_settings(out)["NAME"] == "Café"
+    bom = b"\xef\xbb\xbf" + (HEAD + OLD_SECTION + TAIL).encode()
+    decoded, encoding = mod.decode(bom, "settings.py")
+    assert mod.encode(run(decoded)[0], encoding, "settings.py").startswith(b"\xef\xbb\xbf" + HEAD.encode())
+
+
+def test_unknown_coding_and_unencodable_content_are_clear_refusals():
+    with pytest.raises(mod.SettingsError, match="coding declaration"):
+        mod.decode(b"# -*- coding: klingon -*-\nA = 1\n", "settings.py")
+    with pytest.raises(mod.SettingsError, match="latin-1 cannot represent|iso-8859-1 cannot represent"):
+        mod.encode("EMAIL_HOST_USER = '\u20ac'\n", "iso-8859-1", "settings.py")
+
+
+# --- the audit ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected, unknown", [
+    ("EMAIL_PORT = 587\nif True:\n    EMAIL_PORT = 25\n", {}, ["EMAIL_PORT"]),
+    ("EMAIL_PORT = 587\nX = 1; EMAIL_PORT = 25\n", {"EMAIL_PORT": 25}, []),
+    ("EMAIL_HOST, X = 'a.example', 1\n", {"EMAIL_HOST": "a.example"}, []),
+    ("EMAIL_HOST = 'a'\nfor EMAIL_HOST in ['b']:\n    pass\n", {}, ["EMAIL_HOST"]),
+    ("EMAIL_PORT = 587\n(EMAIL_PORT := 25)\n", {}, ["EMAIL_PORT"]),
+    ("EMAIL_PORT = 587\ndel EMAIL_PORT\n", {}, []),
+])
+def test_audit_reports_the_value_python_uses_or_unknown(text, expected, unknown):
+    # read_settings: the function the module has always had; unknown is None.
+    values, problems = facts.read_settings(text)
+    assert values == dict(expected, **dict.fromkeys(unknown))
+    assert len(problems) == len(unknown)
+    if "EMAIL_PORT" in unknown:
+        assert facts.effective(values, unknown)["mode"] == "unknown"
+
+
+def test_audit_star_import_makes_every_earlier_value_unknown():
+    values, names, problems = facts.analyse("EMAIL_PORT = 25\nfrom os.path import *\nEMAIL_HOST = 'a'\n")
+    assert "EMAIL_PORT" in names and "EMAIL_HOST" not in names
+    assert values["EMAIL_HOST"] == "a" and values["EMAIL_PORT"] is None
+    assert any("import *` on line 2 may set EMAIL_PORT" in p for p in problems)
+
+
+def test_audit_module_reads_a_latin1_file(run_module, tmp_path):
+    conf = tmp_path / "etc-aloha"
+    conf.mkdir()
+    (conf / "settings.py").write_bytes(
+        "# -*- coding: latin-1 -*-\naloha_ADMINISTRATOR = 'café@aloha.test'\n"
+        "EMAIL_HOST = 'smtp.aloha.test'\nEMAIL_PORT = 587\n".encode("latin-1"))
+    proc, result = run_module("aloha_email_facts", {"config_dir": str(conf)}, check=True)
+    assert result.get("failed") is not True, result
+    assert result["settings"]["aloha_ADMINISTRATOR"] == "café@aloha.test"
+
+
+def test_section_module_keeps_latin1_and_crlf_bytes(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    text = ("# -*- coding: latin-1 -*-\nNAME = 'Café'\n" + HEAD + OLD_SECTION + TAIL).replace("\n", "\r\n")
+    path.write_bytes(text.encode("latin-1"))
+    proc, result = run_module("aloha_settings_section", dict(
+        path=str(path), content=SECTION, managed_names=MANAGED))
+    assert result.get("failed") is not True, result
+    data = path.read_bytes()
+    head = ("# -*- coding: latin-1 -*-\nNAME = 'Café'\n" + HEAD).replace("\n", "\r\n").encode("latin-1")
+    assert data.startswith(head) and data.endswith(TAIL.replace("\n", "\r\n").encode())
+    assert exec_settings(data)["EMAIL_PORT"] == 587
