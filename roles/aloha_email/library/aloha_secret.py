@@ -20,7 +20,10 @@ description:
     no other value changed.
   - Never makes backups, because a backup would be another copy of the
     secrets.
-  - The diff masks every secret value in the file.
+  - The diff masks every secret value in the file, and the text of every
+    comment line (commented-out old secrets).
+  - A file that starts with a UTF-8 byte order mark is refused with a clear
+    message: Aloha's RawConfigParser cannot read it either.
 version_added: "1.0.0"
 options:
   path:
@@ -238,8 +241,14 @@ def value_problem(value, key):
 
 
 def masked(lines, entries, changed_entry=None):
-    """The file with every value masked, for the diff."""
+    """The file with every value masked, for the diff. Comment lines are
+    masked too: they often hold an old secret ("# email_password = old")."""
     out = list(lines)
+    for index, raw in enumerate(lines):
+        line = strip_eol(raw)
+        stripped = line.lstrip()
+        if stripped.startswith(("#", ";")) and stripped[1:].strip():
+            out[index] = line[:len(line) - len(stripped) + 1] + " " + MASK + raw[len(line):]
     for entry in entries:
         raw = lines[entry.line_index]
         line = strip_eol(raw)
@@ -259,6 +268,14 @@ def compute(text, key, value, state, path):
 
     new_text is None when nothing changes.
     """
+    if text.startswith("\ufeff"):
+        # Aloha's RawConfigParser (no utf-8-sig) reads the BOM as part of
+        # the first line, so the file fails to load whatever follows.
+        raise SecretsFileError(
+            "%s starts with a UTF-8 byte order mark (BOM, bytes EF BB BF), "
+            "which Aloha's RawConfigParser reads as part of the first line: "
+            "Aloha cannot read this file. Remove the BOM (for example "
+            "sed -i '1s/^\\xEF\\xBB\\xBF//' %s) and run the role again." % (path, path))
     lines = split_lines(text)
     try:
         headers, entries = parse(lines)
