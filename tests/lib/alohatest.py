@@ -319,3 +319,38 @@ def signed_test_emails(hostname):
         assert "(Postfix)" in m["raw"]
         assert dkim_verifies(m["raw"], records), m["raw"]
     return msgs
+
+
+# --- provider scenario (molecule/provider): Debian's postfix and dovecot ------
+
+PROVIDER_NAME = "mail.provider.test"
+
+
+def provider_host():
+    return host(host_names("provider")[0])
+
+
+def provider_recipient(hostname):
+    """The test recipient molecule/provider gives each Aloha host (maildir "ops")."""
+    return "ops+%s@provider.test" % hostname
+
+
+def provider_messages(provider=None):
+    """Messages postfix delivered to the provider's maildirs, oldest first,
+    in the shape of messages() (aloha-test-provider-messages)."""
+    return json.loads((provider or provider_host()).check_output("aloha-test-provider-messages"))
+
+
+def clear_provider_messages(provider=None):
+    (provider or provider_host()).check_output("aloha-test-provider-messages --clear")
+
+
+def provider_emails(hostname, count=2, timeout=30):
+    """The messages in the provider's maildir for HOSTNAME's test recipient,
+    once there are COUNT (postfix delivers a moment after the session)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msgs = [m for m in provider_messages() if m["rcpt_tos"] == [provider_recipient(hostname)]]
+        if len(msgs) >= count or time.monotonic() > deadline:
+            return msgs
+        time.sleep(1)
