@@ -187,6 +187,28 @@ FLEET_REPORTS = ROOT / ".cache/fleet/reports"
 ALOHA_FILES = ("/etc/aloha/settings.py", "/etc/aloha/aloha-secrets.conf")
 
 
+def server_state(name):
+    """What the stand-in Aloha server on host NAME did and runs: how many
+    restarts restart-server logged, and the pid and the sha256 of
+    settings.py and aloha-secrets.conf its running process loaded."""
+    log = host(name).file("/var/log/aloha/server.log").content_string
+    started = re.findall(r"aloha-server started pid (\d+) settings (\w+) secrets (\w+)", log)
+    pid, settings, secrets = started[-1]
+    return dict(restarts=log.count("Restarting django server"), pid=pid, settings=settings, secrets=secrets)
+
+
+def file_digests(name, paths=ALOHA_FILES):
+    """{path: sha256} of the files (through symlinks), as server_state reports them."""
+    out = host(name).check_output("sha256sum %s" % " ".join(paths))
+    return {line.split()[1]: line.split()[0] for line in out.splitlines()}
+
+
+def smtp_logins(name):
+    """How many AUTH attempts the SMTP test server logged from host NAME."""
+    log = smtp_host().file("/var/log/aloha-test-smtp.log").content_string
+    return len(re.findall(r"peer=%s AUTH " % re.escape(address(host(name))), log))
+
+
 def run_fleet(playbook, extra_vars=None, report=None, check=False):
     """Run a fleet playbook over SSH with the fleet inventory (group_vars and
     vault in molecule/fleet/inventory, the containers' IPs in

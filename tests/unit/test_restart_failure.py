@@ -1,8 +1,9 @@
-"""verify.yml after a failed restart of Aloha: no test email is sent, and
-the verification's result is a failure with the cause restart_failed, the
+"""A failed restart of Aloha inside the role's transaction lands in the
+rescue (rollback.yml): the host fails with the cause restart_failed, the
 restart's rc and the tail of its error output, scrubbed of the role's
-secrets. main.yml rolls back on that result (the fleet scenario runs the
-whole path against a real restart)."""
+secrets, and aloha_email_result records the stage. Here without a
+snapshot, so nothing is restored (the fleet scenario runs the whole path
+against a real restart, with the rollback)."""
 
 import json
 import os
@@ -34,30 +35,33 @@ sys.exit(3)
 PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
+  vars:
+    # What check.yml and apply.yml register: settings.py was written.
+    __aloha_email_settings: {changed: true}
+    __aloha_email_secrets: {changed: false}
+    __aloha_email_pending: {settings: true, secrets: false}
   tasks:
-    # As the role's handler runs the restart with verification on.
-    - name: Restart the stand-in Aloha.
-      aloha_restart:
-        deploy_path: "{{ aloha_email_deploy_path }}"
-        user: "{{ aloha_email_user }}"
-        secrets: ["{{ aloha_email_password }}"]
-      register: __aloha_email_restart
-      failed_when: false
-
-    - name: Run the role's verification.
-      ansible.builtin.include_role:
-        name: aloha_email
-        tasks_from: verify
-
-    - name: Show the result.
-      ansible.builtin.copy:
-        dest: "{{ result_path }}"
-        content: "{{ __aloha_email_verify_result | to_json }}"
-        mode: "0600"
+    - name: The role's restart step and its rescue, as main.yml runs them.
+      block:
+        - name: Restart.
+          ansible.builtin.include_role:
+            name: aloha_email
+            tasks_from: restart
+      rescue:
+        - name: Rescue.
+          ansible.builtin.include_role:
+            name: aloha_email
+            tasks_from: rollback
+      always:
+        - name: Keep the result.
+          ansible.builtin.copy:
+            dest: "{{ result_path }}"
+            content: "{{ aloha_email_result | to_json }}"
+            mode: "0600"
 """
 
 
-def test_failed_restart_is_a_failed_verification_with_a_scrubbed_message(tmp_path):
+def test_failed_restart_fails_the_host_with_cause_stage_and_a_scrubbed_message(tmp_path):
     deploy = tmp_path / "deploy"
     (deploy / "scripts").mkdir(parents=True)
     script = deploy / "scripts" / "restart-server"
@@ -77,18 +81,27 @@ def test_failed_restart_is_a_failed_verification_with_a_scrubbed_message(tmp_pat
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
                            "-e", json.dumps(extra)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "skipping: [localhost]" in proc.stdout.split("Send Aloha's two test emails")[1].split("TASK")[0]
+                          capture_output=True, text=True, env=dict(env, ANSIBLE_STDOUT_CALLBACK="json"),
+                          cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert PASSWORD not in proc.stdout + proc.stderr
+    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    failed = [t["hosts"]["localhost"] for t in tasks if t["hosts"]["localhost"].get("failed")]
+    # The restart, then the rescue's last task, which fails the host.
+    assert len(failed) == 2, failed
+    restore = [t["hosts"]["localhost"] for t in tasks if "Put back every file" in t["task"]["name"]]
+    assert restore and restore[0].get("skipped"), restore
 
     result = json.loads(result_path.read_text())
-    assert result["failed"] is True and result["cause"] == "restart_failed"
-    msg = result["msg"]
+    assert result == {"changed": True, "verified": False, "rolled_back": False,
+                      "stage": "restart", "cause": "restart_failed"}
+    msg = failed[-1]["msg"]
     assert msg.startswith("Aloha did not restart with the new configuration (restart_failed): "
                           "%s exited with rc 3: " % script)
     assert "'email_password = ********\\n'" in msg
-    assert msg.rstrip().endswith("not restarting. Fix what Aloha refused (the error above), then run the role again.")
+    assert "not restarting. Fix what Aloha refused (the error above), then run the role again." in msg
+    assert msg.rstrip().endswith("The new files were left in place (aloha_email_rollback or aloha_email_verify "
+                                 "is false); Aloha may not be running: fix the cause and run the role again.")
     # The tail without Python's ~~~^^ marker lines.
     assert "~~~" not in msg and "^^" not in msg
     assert "config.load_all()" in msg
-    assert PASSWORD not in msg
