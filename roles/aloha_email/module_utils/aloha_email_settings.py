@@ -551,8 +551,10 @@ def rewrite(text, path, title, content, managed, forbidden, insert_after):
         if inside:
             if id(node) not in plain:
                 # An operator's statement in our section: keep it as written.
+                # Its last line ends with the file's newline: a lone "\r"
+                # before the next "\n" would read as one CRLF.
                 block = "".join(lines[first:last + 1])
-                kept.append(block if line_ending(block) else block + newline)
+                kept.append(block.rstrip("\r\n") + newline)
         elif id(node) in plain:
             disabled.append(first + 1)
             eol = line_ending(lines[first]) or newline
@@ -585,7 +587,7 @@ def rewrite(text, path, title, content, managed, forbidden, insert_after):
             if out and not line_ending(out[-1]):
                 out[-1] += newline
             if out and out[-1].strip():
-                out.append(newline)
+                out.append(line_ending(out[-1]))
             section_at = sum(len(split_lines(x)) for x in out)
             out.append(section + section_kept)
     else:
