@@ -1,12 +1,13 @@
 """Aloha refuses to restart with the new configuration: the operator moves
-group B's first host to file mode in host_vars, but a line of their own
-further down settings.py reads EMAIL_HOST, which file mode no longer sets.
-restart-server cannot load settings.py and does not restart. The role
-sends no test email, rolls the host back to its exact files (content,
-owner, group, mode), restarts Aloha on them, and the rollout stops there
-with the cause restart_failed. With verification off there is nothing to
-roll back to: the failed restart fails the host. Afterwards the fleet is put
-back as it was and verified whole."""
+group B's first host to port 587 in host_vars, but its server processes
+refuse that port (the stand-in's STANDIN_SERVER_REFUSES_EMAIL_PORT, as a
+real server can fail on a configuration manage.py accepts). The test
+emails go out on the new files first (manage.py works), the restart fails,
+and the role rolls the host back to its exact files (content, owner,
+group, mode), restarts Aloha on them (two restarts in all), and the
+rollout stops there with the cause restart_failed. With verification off
+there is nothing to roll back to: the failed restart fails the host.
+Afterwards the fleet is put back as it was and verified whole."""
 
 import pytest
 
@@ -19,9 +20,7 @@ FIRST_B, LATER_B = host_names("fleet_b")[0], host_names("fleet_b")[1:]
 SETTINGS, SECRETS = ALOHA_FILES
 EMAIL_DIR = "/var/log/aloha/emails"
 HOST_VARS = FLEET_HOSTS.parent / "host_vars" / ("%s.yml" % FIRST_B)
-# Valid Python that needs EMAIL_HOST, as the operator's code may.
-OPERATOR_LINES = ("\n# ops 2025-06: the status page shows the relay Aloha sends through (OPS-1602).\n"
-                  "STATUS_PAGE_EMAIL_RELAY = \"%s:%s\" % (EMAIL_HOST, EMAIL_PORT)\n")
+OPERATOR_LINES = "\nSTANDIN_SERVER_REFUSES_EMAIL_PORT = 587\n"
 
 
 def server_pid(h):
@@ -41,10 +40,12 @@ def failed_restart():
         write_file(h, SECRETS, original_secrets)
         if not had_email_dir:
             h.check_output("rm -rf %s" % EMAIL_DIR)
+        # The unverified run left the server down on the refused port.
+        h.check_output("systemctl restart aloha-server.service")
 
     write_file(h, SETTINGS, original + OPERATOR_LINES)
     HOST_VARS.parent.mkdir(exist_ok=True)
-    HOST_VARS.write_text("---\naloha_email_mode: file\n")
+    HOST_VARS.write_text("---\naloha_email_port: 587\naloha_email_use_ssl: false\naloha_email_use_tls: true\n")
     stats = file_stats(FIRST_B)
     log = h.file("/var/log/aloha/server.log").content_string
     pid = server_pid(h)
@@ -64,7 +65,7 @@ def test_rollout_fails_with_the_restart_cause(failed_restart):
     assert "Aloha did not restart with the new configuration (restart_failed)" in proc.stdout
     assert "exited with rc 1" in proc.stdout
     # The restart's own error, so the operator sees what Aloha refused.
-    assert "NameError: name 'EMAIL_HOST' is not defined" in proc.stdout
+    assert "aloha-server.service did not start" in proc.stdout
     assert "The previous configuration was restored and Aloha restarted with it." in proc.stdout
     assert "Rollout stopped: 1 of 2 host(s)" in proc.stdout
     for form in password_forms("B-fleet%pass;42", "fleet-b@aloha.test"):
@@ -84,9 +85,10 @@ def test_summary_says_rolled_back_after_the_failed_restart(failed_restart):
     assert "restart: restart_failed" in failed_restart["proc"].stdout
 
 
-def test_no_test_email_was_sent(failed_restart):
-    # stopped_rollout cleared the mailbox: the rollout sent nothing for this host.
-    assert not [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
+def test_test_emails_went_out_on_the_new_files_before_the_restart(failed_restart):
+    # stopped_rollout cleared the mailbox: these are the test before the restart.
+    msgs = [m for m in messages() if fleet_recipient(FIRST_B) in m["rcpt_tos"]]
+    assert [(m["port"], m["tls"]) for m in msgs] == [(587, True), (587, True)]
 
 
 def test_files_are_restored_exactly(failed_restart):
@@ -97,8 +99,8 @@ def test_files_are_restored_exactly(failed_restart):
 def test_aloha_restarted_on_the_old_configuration(failed_restart):
     h = host(FIRST_B)
     log = h.file("/var/log/aloha/server.log").content_string
-    # The failed restart stops before it logs; the rollback's restart succeeds.
-    assert log.count("Restarting django server") == failed_restart["restarts"] + 1
+    # The failed restart (new files), then the rollback's (old files).
+    assert log.count("Restarting django server") == failed_restart["restarts"] + 2
     new = log[failed_restart["log_length"]:]
     pid = server_pid(h)
     assert pid != failed_restart["pid"]
@@ -126,15 +128,15 @@ def unverified(failed_restart):
 def test_without_verification_the_failed_restart_fails_the_host(unverified):
     proc = unverified["proc"]
     assert proc.returncode == 2, proc.stdout
-    assert "NameError: name 'EMAIL_HOST' is not defined" in proc.stdout
+    assert "aloha-server.service did not start" in proc.stdout
     assert "Rollout stopped: 1 of 2 host(s)" in proc.stdout
     row = unverified["report"][FIRST_B]
     assert (row["status"], row["stage"], row["cause"], row["verified"], row["rolled_back"]) == \
         ("failed", "restart", "restart_failed", False, False), row
-    # Nothing to roll back to: the new files stay, Aloha was not restarted.
+    # Nothing to roll back to: the new files stay; the one restart failed.
     assert file_checksums(FIRST_B) != unverified["before"][FIRST_B]
     log = host(FIRST_B).file("/var/log/aloha/server.log").content_string
-    assert log.count("Restarting django server") == unverified["restarts"]
+    assert log.count("Restarting django server") == unverified["restarts"] + 1
 
 
 def test_fleet_is_whole_again(failed_restart):
