@@ -52,7 +52,7 @@ def other_name():
     return "OTHER_%d" % next(counter)
 
 
-GOOD_KINDS = ["plain", "annotated", "augmented", "multi", "other", "other_marker_string",
+GOOD_KINDS = ["plain", "annotated", "augmented", "multi", "other", "other_marker_string", "raw_string",
               "comment", "marker_comment", "formfeed", "blank", "other_block"]
 BAD_KINDS = ["if", "try", "with", "for", "while", "semicolon", "unpack", "walrus",
              "import_as", "del", "global"]
@@ -77,6 +77,10 @@ def items(draw, allow_bad=False):
         return ["%s = %s" % (other, value)], False
     if kind == "other_marker_string":
         return ['%s = """' % other, RULE, "## %s" % TITLE, 'EMAIL_HOST = "in a string"', '"""'], False
+    if kind == "raw_string":
+        # U+2028, form feed and friends raw inside a string: no line break
+        # for Python.
+        return ['%s = "%s"' % (other, draw(st.text(text_chars, max_size=10)).replace('"', ""))], False
     if kind == "comment":
         return ["# " + draw(st.text(text_chars, max_size=12))], False
     if kind == "marker_comment":

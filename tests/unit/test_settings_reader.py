@@ -250,3 +250,15 @@ def test_section_module_keeps_latin1_and_crlf_bytes(run_module, tmp_path):
     head = ("# -*- coding: latin-1 -*-\nNAME = 'Café'\n" + HEAD).replace("\n", "\r\n").encode("latin-1")
     assert data.startswith(head) and data.endswith(TAIL.replace("\n", "\r\n").encode())
     assert exec_settings(data)["EMAIL_PORT"] == 587
+
+
+def test_section_module_refuses_before_any_change(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    data = (HEAD + OLD_SECTION + TAIL + "if True:\n    EMAIL_HOST = 'old'\n").encode()
+    path.write_bytes(data)
+    proc, result = run_module("aloha_settings_section", dict(
+        path=str(path), content=SECTION, managed_names=MANAGED))
+    assert result["failed"] is True
+    assert "line 15: EMAIL_HOST is assigned inside an `if` block" in result["msg"]
+    assert "Traceback" not in result["msg"]
+    assert path.read_bytes() == data
