@@ -202,6 +202,31 @@ def test_certificate_untrusted(run_module, smtp_server, test_ca, mode):
     assert behaviour.logins == []
 
 
+@pytest.mark.parametrize("mode", ["use_tls", "use_ssl"])
+def test_ca_pem_verifies_a_server_the_system_store_does_not_trust(run_module, smtp_server, test_ca, mode):
+    """A local-mode smarthost's own CA (aloha_email_local_relay_ca_file):
+    trusted through ca_pem alone, not added to the host's store."""
+    context, ca_path = test_ca
+    kwargs = dict(starttls_context=context) if mode == "use_tls" else dict(tls_context=context)
+    port, behaviour = smtp_server(accounts={USER: PASSWORD}, **kwargs)
+    with open(ca_path) as handle:
+        proc, result = preflight(run_module, port, ca_pem=handle.read(), **{mode: True})
+    assert proc.returncode == 0, result
+    assert result["msg"].startswith("SMTP preflight passed")
+    assert [login[0] for login in behaviour.logins] == [USER]
+    assert_no_mail(behaviour)
+
+
+def test_variable_names_word_the_fix_for_the_server_checked(run_module, smtp_server, test_ca):
+    port, behaviour = smtp_server(accounts={USER: PASSWORD}, tls_context=test_ca[0])
+    proc, result = preflight(run_module, port, use_ssl=True, variable_names={
+        "aloha_email_host": "aloha_email_local_relay_host",
+        "install the issuing CA on the Aloha host": "give the issuing CA as aloha_email_local_relay_ca_file"})
+    assert result["cause"] == "certificate_untrusted"
+    assert "aloha_email_local_relay_host" in result["fix"] and "aloha_email_local_relay_ca_file" in result["fix"]
+    assert "aloha_email_host " not in result["fix"] and "aloha_email_local_relay_ca_file" in result["msg"]
+
+
 @pytest.mark.parametrize("mechanisms", [("PLAIN", "LOGIN"), ("LOGIN",)])
 def test_authentication_refused(run_module, smtp_server, mechanisms):
     port, behaviour = smtp_server(accounts={USER: "the-right-one"}, mechanisms=mechanisms)

@@ -50,6 +50,17 @@ def test_provider_preset_sets_host_port_and_tls(extra, host_port_tls):
     assert file_digests(TARGET) == before
 
 
+def test_cleartext_login_only_when_allowed():
+    """A login without TLS is refused (hardening's bad-input case); allowed,
+    it passes the checks, shown in check mode without contacting a server."""
+    before = file_digests(TARGET)
+    proc = run_role(TARGET, {"aloha_email_port": 25, "aloha_email_use_tls": False, "aloha_email_preflight": False,
+                             "aloha_email_allow_cleartext_login": True}, check=True, diff=True)
+    assert proc.returncode == 0, proc.stdout
+    assert "+EMAIL_PORT = 25" in proc.stdout and "+EMAIL_USE_TLS = False" in proc.stdout
+    assert file_digests(TARGET) == before
+
+
 def test_ses_without_region_is_refused_before_any_change():
     before = file_digests(TARGET)
     proc = run_role(TARGET, {"aloha_email_provider": "ses", "aloha_email_host": ""})

@@ -66,6 +66,16 @@ CASES = {
         {"aloha_email_mode": "local", "aloha_email_local_relay_host": "smtp.aloha.test",
          "aloha_email_local_relay_user": "aloha@aloha.test", "aloha_email_local_relay_password": ""},
         ["aloha_email_local_relay_password", "Vault"]),
+    "cleartext-login": ({"aloha_email_port": 25, "aloha_email_use_tls": False},
+                        ["aloha_email_use_tls and aloha_email_use_ssl are", "clear text",
+                         "aloha_email_allow_cleartext_login"]),
+    # A YAML "|" scalar ends in a newline, which "$" would accept.
+    "recipient-trailing-newline": ({"aloha_email_test_recipient": "ops@example.net\n"},
+                                   ["aloha_email_test_recipient", "valid address"]),
+    "host-trailing-newline": ({"aloha_email_host": "smtp.aloha.test\n"}, ["aloha_email_host", "hostname"]),
+    "local-relay-host-trailing-newline": (
+        {"aloha_email_mode": "local", "aloha_email_local_relay_host": "smtp.aloha.test\n"},
+        ["aloha_email_local_relay_host", "smarthost's hostname"]),
     "local-dkim-selector-illegal": ({"aloha_email_mode": "local", "aloha_email_local_dkim_selector": "aloha_2026!"},
                                     ["aloha_email_local_dkim_selector", "DNS name"]),
 }

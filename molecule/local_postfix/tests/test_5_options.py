@@ -45,10 +45,18 @@ def test_ca_file_given_verifies_the_smarthost():
         probe = h.run("python3 -c 'import smtplib, ssl; smtplib.SMTP_SSL(\"smtp.aloha.test\", 465, timeout=10, "
                       "context=ssl.create_default_context())'")
         assert probe.rc != 0 and "CERTIFICATE_VERIFY_FAILED" in probe.stderr, probe.stderr
-        # A CA that did not issue the smarthost's certificate: postfix keeps
-        # the test emails, and the run fails saying why and what to set.
-        proc = run_role(TARGET, {"aloha_email_local_relay_ca_file": str(BAD_CA), "aloha_email_local_relay_wait": 20},
-                        playbook=CONVERGE)
+        # A CA that did not issue the smarthost's certificate: the smarthost
+        # preflight refuses it before any change, naming the variable.
+        before = host(TARGET).check_output("sha256sum /etc/postfix/main.cf /etc/aloha/settings.py")
+        proc = run_role(TARGET, {"aloha_email_local_relay_ca_file": str(BAD_CA)}, playbook=CONVERGE)
+        assert proc.returncode != 0
+        assert "SMTP preflight failed (certificate_untrusted)" in proc.stdout, proc.stdout
+        assert "aloha_email_local_relay_ca_file" in proc.stdout and "Nothing was changed." in proc.stdout
+        assert host(TARGET).check_output("sha256sum /etc/postfix/main.cf /etc/aloha/settings.py") == before
+        # Without the preflight, postfix keeps the test emails, and the run
+        # fails saying why and what to set, and rolls back.
+        proc = run_role(TARGET, {"aloha_email_local_relay_ca_file": str(BAD_CA), "aloha_email_local_relay_wait": 20,
+                                 "aloha_email_preflight": False}, playbook=CONVERGE)
         assert proc.returncode != 0
         assert "relay_certificate_untrusted" in proc.stdout and "aloha_email_local_relay_ca_file" in proc.stdout
         assert "still in its queue" in proc.stdout, proc.stdout

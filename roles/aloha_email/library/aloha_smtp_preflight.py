@@ -68,6 +68,20 @@ options:
     description: Address to offer as C(RCPT TO) (the test recipient).
     type: str
     required: true
+  ca_pem:
+    description:
+      - CA certificates (PEM) to verify the server's certificate against,
+        instead of the system CA store (a local-mode smarthost with
+        C(aloha_email_local_relay_ca_file)).
+    type: str
+    default: ""
+  variable_names:
+    description:
+      - Role variable names to use in the fix instead of the smtp-mode ones,
+        e.g. C(aloha_email_host) to C(aloha_email_local_relay_host) when the
+        server checked is local mode's smarthost.
+    type: dict
+    default: {}
   timeout:
     description: Seconds to wait for the connection and each reply; Aloha uses 15.
     type: int
@@ -129,6 +143,7 @@ fix:
 
 import io
 import random
+import re
 import smtplib
 import ssl
 import traceback
@@ -178,7 +193,7 @@ def effective_senders(senders):
 def converse(params, senders, recipient):
     """The SMTP dialogue; raises what smtplib (or the socket) raises, with
     SMTPSenderRefused / SMTPRecipientsRefused as Django's sendmail would."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cadata=params.get("ca_pem") or None)
     timeout = params["timeout"]
     # Class-wide, so the connect and the greeting are in the transcript too.
     smtplib.SMTP.debuglevel = 1
@@ -218,6 +233,14 @@ def describe(params):
     return "%s:%s (%s)" % (params["host"], params["port"], mode)
 
 
+def rename_variables(text, names):
+    """The fix names the role's smtp-mode variables; a check of another
+    server (local mode's smarthost) names that server's variables."""
+    for old, new in sorted((names or {}).items(), key=lambda item: -len(item[0])):
+        text = re.sub(r"\b%s\b" % re.escape(old), new, text)
+    return text
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -229,6 +252,8 @@ def main():
             password=dict(type="str", default="", no_log=True),
             senders=dict(type="list", elements="str", required=True),
             recipient=dict(type="str", required=True),
+            ca_pem=dict(type="str", default=""),
+            variable_names=dict(type="dict", default={}),
             timeout=dict(type="int", default=15),
         ),
         supports_check_mode=True,
@@ -278,6 +303,7 @@ def main():
     # The preflight sends no mail: keep the error, not Aloha's prefix.
     if summary.startswith(FAILED_PREFIX):
         summary = summary[len(FAILED_PREFIX):]
+    fix = rename_variables(fix, params["variable_names"])
     result.update(cause=cause, fix=fix)
     result["msg"] = "SMTP preflight failed (%s): %s. Fix: %s" % (
         cause, summary.rstrip("."), fix)

@@ -1,0 +1,180 @@
+"""Local mode's variables set to non-default values, each shown in what
+postfix and OpenDKIM then do: postfix's names, unrestricted senders, the
+milter's default action with OpenDKIM down, an extra sender domain (and a
+selector that names only the first key), a wrong smarthost password
+(refused by the smarthost preflight before any change; without the
+preflight, rolled back so that mail flows again) and secure logging off at
+-vvv. Each test leaves the host as the scenario converged it."""
+
+import json
+import re
+import time
+
+import pytest
+
+from alohatest import (clear_messages, dns_records_path, dns_txt_records, file_checksums, host, host_names,
+                       messages, messages_for, password_forms, postconf, recipient, run_role, set_smtp_password,
+                       signed_test_emails)
+
+ALOHA = host_names("aloha")
+TARGET = ALOHA[-1]
+CONVERGE = "molecule/local_postfix/converge.yml"
+PASSWORD = "s3cret-Pa55"  # the SMTP fixture's default account, as in vault.yml
+# What a re-run writes back byte for byte (postmap's .db is rebuilt, so it
+# is compared only where the rollback restores it).
+LOCAL_FILES = ("/etc/postfix/main.cf", "/etc/postfix/sasl_passwd", "/etc/mailname", "/etc/opendkim.conf",
+               "/etc/opendkim/KeyTable", "/etc/opendkim/SigningTable", "/etc/aloha/settings.py",
+               "/etc/aloha/aloha-secrets.conf")
+SASL_DB = ("/etc/postfix/sasl_passwd.db",)
+
+
+def role(extra=None, **kwargs):
+    return run_role(TARGET, extra or {}, playbook=CONVERGE, **kwargs)
+
+
+@pytest.fixture()
+def restore():
+    """The scenario's configuration again after the test, checked by the
+    files being as before."""
+    before = file_checksums(TARGET, LOCAL_FILES)
+    yield before
+    proc = role()
+    assert proc.returncode == 0, proc.stdout
+    assert file_checksums(TARGET, LOCAL_FILES) == before
+
+
+def smtp_answer(script):
+    """Run a small smtplib script against postfix on the host; its output."""
+    return host(TARGET).check_output("python3 -c '%s'" % script.replace("'", "'\"'\"'"))
+
+
+def test_postfix_names(restore):
+    names = {"aloha_email_local_myhostname": "mx.%s.aloha.test" % TARGET,
+             "aloha_email_local_mailname": "mail.%s.aloha.test" % TARGET,
+             "aloha_email_local_myorigin": "$myhostname"}
+    clear_messages()
+    proc = role(names)
+    assert proc.returncode == 0, proc.stdout
+    conf = postconf(TARGET)
+    assert "myhostname = mx.%s.aloha.test" % TARGET in conf
+    assert "myorigin = $myhostname" in conf
+    assert host(TARGET).file("/etc/mailname").content_string == "mail.%s.aloha.test\n" % TARGET
+    # postfix greets with the new name; the test emails still go out signed.
+    greeting = 'import smtplib; code, text = smtplib.SMTP().connect("localhost", 25); print(code, text.decode())'
+    assert smtp_answer(greeting).strip() == "220 mx.%s.aloha.test ESMTP" % TARGET
+    signed_test_emails(TARGET)
+
+
+FOREIGN = '''
+import smtplib
+s = smtplib.SMTP("localhost", 25, timeout=15)
+print(s.mail("spam@example.org")[0])
+s.quit()
+'''
+
+
+def test_unrestricted_senders(restore):
+    assert smtp_answer(FOREIGN).startswith("5")
+    proc = role({"aloha_email_local_restrict_senders": False})
+    assert proc.returncode == 0, proc.stdout
+    assert not [line for line in postconf(TARGET) if line.startswith("smtpd_sender_restrictions")]
+    assert smtp_answer(FOREIGN).strip() == "250"
+
+
+SEND = '''
+import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"], m["To"], m["Subject"] = "support@aloha.test", %r, %r
+m.set_content("milter test")
+try:
+    smtplib.SMTP("localhost", 25, timeout=15).send_message(m)
+    print("accepted")
+except smtplib.SMTPDataError as e:
+    print(e.smtp_code)
+'''
+
+
+def test_milter_default_action_accept_sends_unsigned_without_opendkim(restore):
+    h = host(TARGET)
+    to = recipient(TARGET)
+    h.check_output("systemctl stop opendkim")
+    try:
+        # The default, tempfail: nothing leaves unsigned.
+        assert smtp_answer(SEND % (to, "tempfail")).strip() == "451"
+        h.check_output("systemctl start opendkim")
+        proc = role({"aloha_email_local_milter_default_action": "accept"})
+        assert proc.returncode == 0, proc.stdout
+        assert "milter_default_action = accept" in postconf(TARGET)
+        h.check_output("systemctl stop opendkim")
+        clear_messages()
+        assert smtp_answer(SEND % (to, "accept")).strip() == "accepted"
+        deadline = time.monotonic() + 60
+        while not [m for m in messages_for(messages(), TARGET) if m["headers"]["Subject"] == "accept"]:
+            assert time.monotonic() < deadline, "the unsigned message never arrived"
+            time.sleep(2)
+        (msg,) = [m for m in messages_for(messages(), TARGET) if m["headers"]["Subject"] == "accept"]
+        assert "DKIM-Signature" not in msg["raw"]
+    finally:
+        h.check_output("systemctl start opendkim")
+
+
+def test_extra_sender_domain_gets_its_own_key(restore):
+    """aloha_email_local_dkim_selector names only the first key: this host
+    already signs with its recorded selector, which the run says, and the
+    new domain's key is made under that selector."""
+    selector = json.loads(host(TARGET).file("/etc/opendkim/aloha-email-selectors.json").content_string)["active"]
+    domains = ["aloha.test", "%s.aloha.test" % TARGET, "news.aloha.test"]
+    proc = role({"aloha_email_local_domains": domains, "aloha_email_local_dkim_selector": "aloha2027"})
+    assert proc.returncode == 0, proc.stdout
+    assert 'this host signs with DKIM selector "%s"' % selector in proc.stdout
+    key = host(TARGET).file("/etc/opendkim/keys/news.aloha.test/%s.private" % selector)
+    assert (key.user, key.mode) == ("opendkim", 0o600)
+    assert not host(TARGET).file("/etc/opendkim/keys/news.aloha.test/aloha2027.private").exists
+    assert "%s._domainkey.news.aloha.test" % selector in dns_txt_records(dns_records_path(TARGET))
+    assert "news.aloha.test" in host(TARGET).file("/etc/opendkim/SigningTable").content_string
+
+
+def test_wrong_smarthost_password_is_refused_before_any_change(restore):
+    wrong = "Wr0ng-relay;pass%x"
+    sasl_db = file_checksums(TARGET, SASL_DB)
+    proc = role({"aloha_email_local_relay_password": wrong})
+    assert proc.returncode != 0
+    assert "SMTP preflight failed (auth_refused)" in proc.stdout, proc.stdout
+    assert "aloha_email_local_relay_password" in proc.stdout and "Nothing was changed." in proc.stdout
+    assert file_checksums(TARGET, LOCAL_FILES) == restore
+    # Without the preflight the change is made, postfix cannot relay, and
+    # the rollback puts postfix back on the working password.
+    proc = role({"aloha_email_local_relay_password": wrong, "aloha_email_preflight": False,
+                 "aloha_email_verify_force": True, "aloha_email_local_relay_wait": 20})
+    assert proc.returncode != 0
+    assert "The previous configuration was restored" in proc.stdout, proc.stdout
+    for form in password_forms(wrong, "aloha@aloha.test"):
+        assert form not in proc.stdout
+    assert file_checksums(TARGET, LOCAL_FILES) == restore
+    assert file_checksums(TARGET, SASL_DB) == sasl_db
+    assert wrong not in host(TARGET).check_output("cat /etc/postfix/sasl_passwd")
+    # The test emails stuck during the failed run leave after the rollback.
+    host(TARGET).check_output("postqueue -f")
+    deadline = time.monotonic() + 60
+    while host(TARGET).check_output("postqueue -j").strip():
+        assert time.monotonic() < deadline, host(TARGET).check_output("postqueue -p")
+        time.sleep(2)
+
+
+def test_secure_logging_off_hides_no_local_secret(restore):
+    """A new smarthost password (the fixture's account changed with it) at
+    -vvv with secure logging off: the password file's task result is shown,
+    never its content."""
+    new = "N3w-relay'pa55\"%x"
+    set_smtp_password(new)
+    try:
+        proc = role({"aloha_email_secure_logging": False, "aloha_email_local_relay_password": new}, verbosity=3)
+    finally:
+        set_smtp_password(PASSWORD)
+    assert proc.returncode == 0, proc.stdout
+    write = proc.stdout.split("TASK [aloha_email : Write the smarthost's SASL password file.]")[1].split("TASK [")[0]
+    assert "changed: [%s]" % TARGET in write and "censored" not in write
+    for form in password_forms(new, "aloha@aloha.test"):
+        assert form not in proc.stdout
+    assert not re.search(re.escape("N3w-relay"), proc.stdout)
