@@ -4,6 +4,11 @@ ALOHA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ALOHA_ROOT
 export CONTAINERS_CONF="$ALOHA_ROOT/tests/images/containers.conf"
 export PATH="$ALOHA_ROOT/.venv/bin:$PATH"
+# The production configuration (SSH host keys checked, only the role on
+# roles_path): what the README's commands against real hosts use.
 export ANSIBLE_CONFIG="$ALOHA_ROOT/ansible.cfg"
+# The tests, the demo and the benchmark run against throwaway containers with
+# their own configuration: they set ANSIBLE_CONFIG="$ALOHA_TEST_CONFIG".
+export ALOHA_TEST_CONFIG="$ALOHA_ROOT/tests/ansible.cfg"
 # Image names are project-specific so parallel projects do not collide.
 export ALOHA_IMAGE_PREFIX="localhost/aloha-email-test"

@@ -132,7 +132,7 @@ def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml",
     cmd += ["--check"] * check + ["--diff"] * diff + list(extra_args)
     if verbosity:
         cmd.append("-" + "v" * verbosity)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "tests/ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", **(env or {}))
     if not wait:
         # Own process group, so a test can kill the whole run at once.
@@ -219,7 +219,7 @@ def run_fleet(playbook, extra_vars=None, report=None, check=False):
         extra["aloha_email_report_dir"] = str(FLEET_REPORTS / report)
     cmd = ["ansible-playbook", "-i", str(FLEET_INVENTORY), "-i", str(FLEET_HOSTS), str(ROOT / playbook),
            "-e", json.dumps(extra)] + ["--check"] * check
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "tests/ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password"))
     return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
