@@ -6,6 +6,7 @@ selector that names only the first key), a wrong smarthost password
 preflight, rolled back so that mail flows again) and secure logging off at
 -vvv. Each test leaves the host as the scenario converged it."""
 
+import configparser
 import json
 import re
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from alohatest import (clear_messages, dns_records_path, dns_txt_records, file_checksums, host, host_names,
                        messages, messages_for, password_forms, postconf, recipient, run_role, set_smtp_password,
-                       signed_test_emails)
+                       signed_test_emails, write_file)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[-1]
@@ -135,8 +136,42 @@ def test_extra_sender_domain_gets_its_own_key(restore):
     assert "news.aloha.test" in host(TARGET).file("/etc/opendkim/SigningTable").content_string
 
 
+ALOHA_CONF = "/etc/aloha/aloha.conf"
+
+
+def aloha_conf(name):
+    parser = configparser.RawConfigParser()
+    parser.read_string(host(name).file(ALOHA_CONF).content_string)
+    return parser
+
+
+@pytest.mark.parametrize("name", ALOHA)
+def test_aloha_conf_keeps_postfix_across_aloha_upgrades(name):
+    conf = aloha_conf(name)
+    assert conf.get("postfix", "uninstall") == "false"
+    assert conf.get("machine", "deploy_type") == "production"
+
+
+def test_installer_managed_postfix_refuses_local_mode(restore):
+    h = host(TARGET)
+    original = h.file(ALOHA_CONF).content_string
+    write_file(h, ALOHA_CONF, "[machine]\ndeploy_type = production\n\n[postfix]\nmailname = chat.aloha.test\n")
+    try:
+        before = file_checksums(TARGET, LOCAL_FILES + (ALOHA_CONF,))
+        proc = role()
+        assert proc.returncode != 0
+        assert "incoming email gateway" in proc.stdout and "aloha_email_mode: system" in proc.stdout, proc.stdout
+        assert file_checksums(TARGET, LOCAL_FILES + (ALOHA_CONF,)) == before
+    finally:
+        write_file(h, ALOHA_CONF, original)
+
+
 def test_wrong_smarthost_password_is_refused_before_any_change(restore):
     wrong = "Wr0ng-relay;pass%x"
+    h = host(TARGET)
+    # Without the upgrade flag, the failed run below adds it, then takes it back.
+    conf = h.file(ALOHA_CONF).content_string
+    write_file(h, ALOHA_CONF, "[machine]\ndeploy_type = production\n")
     sasl_db = file_checksums(TARGET, SASL_DB)
     proc = role({"aloha_email_local_relay_password": wrong})
     assert proc.returncode != 0
@@ -153,6 +188,8 @@ def test_wrong_smarthost_password_is_refused_before_any_change(restore):
         assert form not in proc.stdout
     assert file_checksums(TARGET, LOCAL_FILES) == restore
     assert file_checksums(TARGET, SASL_DB) == sasl_db
+    assert h.file(ALOHA_CONF).content_string == "[machine]\ndeploy_type = production\n"
+    write_file(h, ALOHA_CONF, conf)
     assert wrong not in host(TARGET).check_output("cat /etc/postfix/sasl_passwd")
     # The test emails stuck during the failed run leave after the rollback.
     host(TARGET).check_output("postqueue -f")
