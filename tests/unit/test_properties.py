@@ -7,6 +7,7 @@ import ast
 import base64
 import configparser
 import json
+import os
 import re
 import string
 from urllib.parse import quote, quote_plus
@@ -27,7 +28,8 @@ def split_lines(text):
     return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
 
 # No example database: nothing is written into the work tree.
-EXAMPLES = settings(max_examples=2000, deadline=None, database=None,
+# ALOHA_PROPERTY_EXAMPLES lowers the count for mutation runs (docs/mutation.md).
+EXAMPLES = settings(max_examples=int(os.environ.get("ALOHA_PROPERTY_EXAMPLES", "2000")), deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # --- (a) settings.py -------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""module_utils/aloha_email_files (read_state, restore_state, atomic_write)
+and the aloha_snapshot module: a snapshot records what a path holds
+(through symlinks), and a restore puts exactly that back."""
+
+import base64
+import os
+import stat
+
+import pytest
+
+from ansible.module_utils import aloha_email_files as files
+
+
+def test_target_of_follows_a_symlink_chain(tmp_path):
+    real = tmp_path / "real"
+    real.write_text("x")
+    (tmp_path / "one").symlink_to(real)
+    (tmp_path / "two").symlink_to(tmp_path / "one")
+    assert files.target_of(str(tmp_path / "two")) == str(real)
+    assert files.target_of(str(real)) == str(real)
+
+
+def test_read_state_of_a_file(tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_bytes(b"A = 1\r\n\x00\xff")
+    os.chmod(path, 0o640)
+    state = files.read_state(str(path))
+    st = os.stat(path)
+    assert state["exists"] is True and state["link"] is None and state["target"] == str(path)
+    assert base64.b64decode(state["content"]) == b"A = 1\r\n\x00\xff"
+    assert (state["uid"], state["gid"], state["mode"]) == (st.st_uid, st.st_gid, "0640")
+    assert state["owner"] and state["group"]
+
+
+def test_read_state_of_a_missing_file_and_a_link(tmp_path):
+    state = files.read_state(str(tmp_path / "nope"))
+    assert state == dict(path=str(tmp_path / "nope"), exists=False, link=None, target=str(tmp_path / "nope"))
+    (tmp_path / "real").write_text("data")
+    (tmp_path / "link").symlink_to("real")
+    state = files.read_state(str(tmp_path / "link"))
+    assert (state["link"], state["target"], state["exists"]) == ("real", str(tmp_path / "real"), True)
+    assert base64.b64decode(state["content"]) == b"data"
+
+
+def test_read_state_refuses_a_directory(tmp_path):
+    with pytest.raises(ValueError, match="not a regular file"):
+        files.read_state(str(tmp_path))
+
+
+def test_unknown_ids_are_named_by_number():
+    assert files._name(lambda ident: (_ for _ in ()).throw(KeyError(ident)), 4242) == "4242"
+    assert files._name(lambda ident: ("root",), 0) == "root"
+
+
+def test_atomic_write_replaces_in_one_rename_with_owner_and_mode(tmp_path):
+    path = tmp_path / "secrets.conf"
+    path.write_text("old")
+    inode = os.stat(path).st_ino
+    st = os.stat(path)
+    target = files.atomic_write(str(path), b"new", st.st_uid, st.st_gid, 0o600)
+    assert target == str(path)
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert os.stat(path).st_ino != inode
+    assert sorted(os.listdir(tmp_path)) == ["secrets.conf"]
+
+
+def test_atomic_write_through_a_link_keeps_the_link(tmp_path):
+    (tmp_path / "real").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to("real")
+    assert files.atomic_write(str(link), b"new") == str(tmp_path / "real")
+    assert link.is_symlink() and os.readlink(link) == "real"
+    assert (tmp_path / "real").read_bytes() == b"new"
+
+
+def test_atomic_write_failure_leaves_no_temp_file_and_the_old_file(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("old")
+    with pytest.raises(TypeError):
+        files.atomic_write(str(path), "text, not bytes")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f"]
+
+
+@pytest.mark.parametrize("change", ["content", "mode", "missing", "link-replaced", "created"])
+def test_restore_state_puts_back_exactly(tmp_path, change):
+    (tmp_path / "real").write_bytes(b"operator's\n")
+    os.chmod(tmp_path / "real", 0o604)
+    link = tmp_path / "link"
+    link.symlink_to("real")
+    state = files.read_state(str(link))
+    if change == "content":
+        (tmp_path / "real").write_bytes(b"role's\n")
+    elif change == "mode":
+        os.chmod(tmp_path / "real", 0o644)
+    elif change == "missing":
+        os.unlink(tmp_path / "real")
+    elif change == "link-replaced":
+        os.unlink(link)
+        link.write_bytes(b"a plain file now")
+    if change == "created":
+        absent = files.read_state(str(tmp_path / "new"))
+        (tmp_path / "new").write_text("created by the run")
+        assert files.restore_state(absent) is True
+        assert not (tmp_path / "new").exists()
+        assert files.restore_state(absent) is False
+        return
+    assert files.restore_state(state) is True
+    assert link.is_symlink() and os.readlink(link) == "real"
+    assert (tmp_path / "real").read_bytes() == b"operator's\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "real").st_mode) == 0o604
+    # Nothing left to do the second time.
+    assert files.restore_state(state) is False
+    assert sorted(os.listdir(tmp_path)) == ["link", "real"]
+
+
+def test_snapshot_module_reads_and_restores(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_text("A = 1\n")
+    os.chmod(path, 0o640)
+    proc, result = run_module("aloha_snapshot", dict(paths=[str(path), str(tmp_path / "absent")]))
+    assert result and not result.get("failed"), proc.stdout
+    assert result["changed"] is False
+    snap = result["snapshot"]
+    assert [f["exists"] for f in snap["files"]] == [True, False] and snap["services"] == {}
+    path.write_text("B = 2\n")
+    (tmp_path / "absent").write_text("new")
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=snap), check=True)
+    assert result["changed"] is False and path.read_text() == "B = 2\n", proc.stdout
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=snap))
+    assert result["changed"] is True, proc.stdout
+    # (The paths come from the no_log snapshot, so Ansible masks them.)
+    assert len(result["restored"]) == 2
+    assert path.read_text() == "A = 1\n" and stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert not (tmp_path / "absent").exists()
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=snap))
+    assert result["changed"] is False and result["restored"] == []
+
+
+def test_snapshot_module_refuses_what_it_cannot_record(run_module, tmp_path):
+    proc, result = run_module("aloha_snapshot", dict(paths=[str(tmp_path)]))
+    assert result["failed"] and result["cause"] == "snapshot_failed", proc.stdout
+    assert "Cannot record the current configuration" in result["msg"]
+    proc, result = run_module("aloha_snapshot", dict(state="restore"))
+    assert result["failed"] and "snapshot" in result["msg"]
