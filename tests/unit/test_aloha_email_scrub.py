@@ -64,3 +64,71 @@ def test_a_secret_inside_a_longer_blob_leaves_no_fragment():
     # Longest first: the blob is masked whole, not its password part.
     text = "%s %s" % (b64("%s\0%s\0%s" % (USER, USER, PASSWORD)), PASSWORD)
     assert scrub(text, [PASSWORD], user=USER) == "%s %s" % (MASK, MASK)
+
+
+def test_the_mask_is_eight_stars():
+    # The role's docs and the operators' greps rely on this exact string.
+    assert MASK == "********"
+    assert scrub("password: %s." % PASSWORD, [PASSWORD]) == "password: ********."
+
+
+def test_none_among_the_secrets_is_skipped_not_the_end():
+    assert scrub("a %s b" % PASSWORD, [None, "", PASSWORD]) == "a %s b" % MASK
+    assert scrub(None, [PASSWORD]) is None
+    assert scrub(("x %s" % PASSWORD).encode(), [PASSWORD]) == "x " + MASK
+
+
+# An smtplib debug transcript (debuglevel 1 and 2) with credentials the
+# caller does not know (say, from an operator's own settings): every AUTH
+# argument and AUTH continuation line is masked, whatever the value.
+TRANSCRIPT = """send: 'ehlo aloha.test\\r\\n'
+reply: b'250-smtp.aloha.test\\r\\n'
+reply: b'250 AUTH PLAIN LOGIN\\r\\n'
+reply: retcode (250); Msg: b'smtp.aloha.test\\nAUTH PLAIN LOGIN'
+send: 'AUTH PLAIN AHVua25vd24AdW5rbm93bi1zZWNyZXQ=\\r\\n'
+reply: b'535 5.7.8 Authentication credentials invalid\\r\\n'
+send: 'AUTH LOGIN dW5rbm93bg==\\r\\n'
+reply: b'334 UGFzc3dvcmQ6\\r\\n'
+reply: retcode (334); Msg: b'UGFzc3dvcmQ6'
+send: 'c2VjcmV0LWxvZ2luLXBhc3M=\\r\\n'
+reply: b'235 2.7.0 Authentication successful\\r\\n'
+reply: retcode (235); Msg: b'2.7.0 Authentication successful'
+send: 'mail FROM:<support@aloha.test>\\r\\n'
+12:00:01.000000 send: b'data-line-after-auth\\r\\n'
+"""
+
+
+def test_transcript_auth_arguments_and_continuations_are_masked():
+    clean = scrub(TRANSCRIPT, [])
+    for secret in ("AHVua25vd24AdW5rbm93bi1zZWNyZXQ=", "dW5rbm93bg==", "c2VjcmV0LWxvZ2luLXBhc3M="):
+        assert secret not in clean
+    lines = clean.split("\n")
+    assert lines[4] == "send: 'AUTH PLAIN %s\\r\\n'" % MASK
+    assert lines[6] == "send: 'AUTH LOGIN %s\\r\\n'" % MASK
+    # The answer to the 334 challenge: the whole sent string, quotes and CRLF kept.
+    assert lines[9] == "send: '%s\\r\\n'" % MASK
+    # Mechanism lists, the challenge prompt, and what is sent after the
+    # exchange ended (235) stay readable.
+    assert lines[2] == "reply: b'250 AUTH PLAIN LOGIN\\r\\n'"
+    assert lines[3] == TRANSCRIPT.split("\n")[3]
+    assert "UGFzc3dvcmQ6" in lines[7]
+    assert lines[12] == "send: 'mail FROM:<support@aloha.test>\\r\\n'"
+    assert lines[13].endswith("send: b'data-line-after-auth\\r\\n'")
+
+
+def test_auth_argument_outside_a_transcript_line_is_masked_unless_a_mechanism():
+    assert scrub("server said: AUTH PLAIN AHVzZXIAcGFzcw==", []) == "server said: AUTH PLAIN " + MASK
+    # On a sent line, the command in any case is still the command.
+    assert scrub("send: 'auth plain AHVzZXIAcGFzcw==\\r\\n'", []) == "send: 'auth plain %s\\r\\n'" % MASK
+    assert scrub("250-AUTH PLAIN LOGIN CRAM-MD5", []) == "250-AUTH PLAIN LOGIN CRAM-MD5"
+    assert scrub("AUTH XOAUTH2 =", []) == "AUTH XOAUTH2 " + MASK
+
+
+def test_unpadded_base64_only_for_values_long_enough():
+    # "abcdef" -> YWJjZGVm (8 characters, no padding): masked;
+    # "ab" -> YWI= : the padded form only, "YWI" alone is a common fragment.
+    assert scrub("x YWJjZGVm y", ["abcdef"]) == "x %s y" % MASK
+    assert scrub("YWIx", ["ab"]) == "YWIx"
+    assert scrub("YWI=", ["ab"]) == MASK
+    # 5 bytes -> "aGVsbG8=" (7 without padding): too short alone.
+    assert scrub("aGVsbG8", ["hello"]) == "aGVsbG8"
