@@ -118,3 +118,29 @@ def test_module_through_ansible_never_prints_the_password(run_module, tmp_path):
     assert result["settings"]["EMAIL_PORT"] == 465
     assert "Very-Secret-42" not in proc.stdout + proc.stderr
     assert "Very-Secret-42" not in json.dumps(result)
+
+
+EVERY_NAME = {
+    "aloha_ADMINISTRATOR": "support@aloha.test",
+    "EXTERNAL_HOST": "chat.aloha.test",
+    "EMAIL_HOST": "smtp.aloha.test",
+    "EMAIL_HOST_USER": "aloha@aloha.test",
+    "EMAIL_PORT": 587,
+    "EMAIL_USE_TLS": True,
+    "EMAIL_USE_SSL": False,
+    "NOREPLY_EMAIL_ADDRESS": "noreply@aloha.test",
+    "ADD_TOKENS_TO_NOREPLY_ADDRESS": False,
+    "TOKENIZED_NOREPLY_EMAIL_ADDRESS": "noreply-{token}@aloha.test",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_FILE_PATH": "/var/log/aloha/emails",
+}
+
+
+def test_every_setting_the_facts_report_is_read():
+    """Each name the module reports, read from settings.py by that exact
+    name (a misspelt name in the module's list would read nothing)."""
+    text = "".join("%s = %r\n" % (name, value) for name, value in EVERY_NAME.items())
+    values, unknown, problems = facts.analyse(text)
+    assert (unknown, problems) == ([], [])
+    assert values == EVERY_NAME
+    assert set(facts.NAMES) == set(EVERY_NAME)
