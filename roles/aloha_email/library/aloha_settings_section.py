@@ -109,6 +109,7 @@ try:
         encode,
         final_values,
         parse,
+        plan,
         rewrite,
     )
 except ImportError:
@@ -119,6 +120,7 @@ except ImportError:
         encode,
         final_values,
         parse,
+        plan,
         rewrite,
     )
 
@@ -142,27 +144,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    # Write the file a symlink points to, so the link stays a link.
-    path = os.path.realpath(p["path"]) if os.path.islink(p["path"]) else p["path"]
-    if not os.path.isfile(path):
-        module.fail_json(
-            msg="%s does not exist. Is Aloha installed on this host? Set "
-            "aloha_email_config_dir if its configuration lives elsewhere." % path
-        )
-    with open(path, "rb") as f:
-        old_bytes = f.read()
     try:
-        # Bytes in, bytes out: the file's encoding (PEP 263 line, BOM) and
-        # its line endings are kept.
-        old, encoding = decode(old_bytes, path)
-        new, disabled = rewrite(
-            old, path, p["title"], p["content"], p["managed_names"],
-            p["forbidden_names"], p["insert_after"],
-        )
-        new_bytes = encode(new, encoding, path)
-        settings = literal_settings(parse(new, path), ["aloha_ADMINISTRATOR", "EXTERNAL_HOST"])
+        planned = plan(p["path"], p["title"], p["content"], p["managed_names"],
+                       p["forbidden_names"], p["insert_after"])
     except SettingsError as exc:
         module.fail_json(msg=str(exc))
+    path, old, new = planned["path"], planned["old"], planned["new"]
+    old_bytes, new_bytes, disabled = planned["old_bytes"], planned["new_bytes"], planned["disabled"]
+    settings = planned["settings"]
 
     changed = new_bytes != old_bytes
     result = dict(changed=changed, disabled=disabled, msg="section up to date", settings=settings)

@@ -15,6 +15,7 @@ Stdlib only: runs on the target (Python 3.11 and 3.13).
 from __future__ import annotations
 
 import ast
+import os
 import io
 import re
 import tokenize
@@ -636,3 +637,27 @@ def verify(new_text, path, managed, first, last):
         raise SettingsError(
             "%s: the rewritten file would not give the section's values (%s); "
             "nothing was changed." % (path, "; ".join(problems)))
+
+
+MISSING_MSG = ("%s does not exist. Is Aloha installed on this host? Set "
+               "aloha_email_config_dir if its configuration lives elsewhere.")
+
+
+def plan(path, title, content, managed_names, forbidden_names, insert_after):
+    """What writing the section would do to PATH, writing nothing:
+    dict(path (a symlink's target), old_bytes, new_bytes, old, new,
+    disabled, settings (aloha_ADMINISTRATOR and EXTERNAL_HOST as Python
+    ends up with them)). Bytes in, bytes out: the file's encoding (PEP 263
+    line, BOM) and line endings are kept. Raises SettingsError."""
+    # Write the file a symlink points to, so the link stays a link.
+    path = os.path.realpath(path) if os.path.islink(path) else path
+    if not os.path.isfile(path):
+        raise SettingsError(MISSING_MSG % path)
+    with open(path, "rb") as handle:
+        old_bytes = handle.read()
+    old, encoding = decode(old_bytes, path)
+    new, disabled = rewrite(old, path, title, content, managed_names, forbidden_names, insert_after)
+    new_bytes = encode(new, encoding, path)
+    settings = final_values(parse(new, path), ["aloha_ADMINISTRATOR", "EXTERNAL_HOST"])[0]
+    return dict(path=path, old_bytes=old_bytes, new_bytes=new_bytes, old=old, new=new,
+                disabled=disabled, settings=settings)
