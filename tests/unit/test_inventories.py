@@ -106,3 +106,28 @@ def test_skeleton_inventory_and_vault(tmp_path):
                    *vault_args(tmp_path, SKELETON_PASSWORDS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "chat.example.com" in proc.stdout
+
+
+def test_documented_fleet_commands_give_the_vault_ids_they_need():
+    """Every command the docs give against inventories/example passes both
+    vault IDs, or limits the run to prod and passes prod's."""
+    docs = ["README.md", "inventories/example/README.md", "playbooks/rollout.yml", "playbooks/audit.yml"]
+    commands = []
+    for doc in docs:
+        for line in (ROOT / doc).read_text().splitlines():
+            if re.search(r"ansible-(playbook|inventory) -i inventories/example\b", line):
+                commands.append((doc, line))
+    assert len(commands) >= 6
+    for doc, line in commands:
+        both = "--vault-id prod@" in line and "--vault-id staging@" in line
+        prod_only = "--vault-id prod@" in line and "--limit prod" in line
+        assert both or prod_only, "%s: %s" % (doc, line)
+
+
+def test_prod_alone_needs_only_the_prod_vault_id(tmp_path):
+    proc = ansible(tmp_path, "ansible", "aloha", "--limit", "prod", "-i", "inventories/example", "-m",
+                   "ansible.builtin.debug", "-a", "var=aloha_email_password",
+                   *vault_args(tmp_path, {"prod": EXAMPLE_PASSWORDS["prod"]}))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = dict(re.findall(r"^(\S+) \| SUCCESS => \s*aloha_email_password: (\S+)$", proc.stdout, re.M))
+    assert found == {name: "example-prod-smtp-password" for name in PROD}
