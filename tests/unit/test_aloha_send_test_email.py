@@ -466,6 +466,10 @@ class ScriptedQueue:
         self.snapshots = list(snapshots)
         self.calls = []
 
+    def get_bin_path(self, name):
+        """postfix is the MTA here (system mode without it: see below)."""
+        return "/usr/sbin/" + name if self.snapshots else None
+
     def run_command(self, argv):
         self.calls.append(argv)
         if argv == ["postqueue", "-j"]:
@@ -498,3 +502,10 @@ def test_wait_for_relay_gives_up_with_the_reason_and_queue_ids(monkeypatch):
     assert "still in its queue" in msg and "535 5.7.8" in msg
     assert "s3cret" not in msg
     assert entries == [{"queue_id": "D4", "queue_name": "deferred"}]
+
+
+def test_wait_for_relay_without_postfix_has_nothing_to_wait_for():
+    """System mode on a host whose MTA is not postfix: no postqueue, no wait."""
+    module = ScriptedQueue([])
+    assert aloha_send_test_email.wait_for_relay(module, ["ops@example.net"], since=0, timeout=30, secrets=[]) is None
+    assert module.calls == []

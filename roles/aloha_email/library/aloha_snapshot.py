@@ -79,7 +79,12 @@ restored:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.aloha_email_files import read_state, restore_state
+# Role-local module_utils (the repository), or the collection's
+# plugins/module_utils when packaged as aloha.email (galaxy.yml).
+try:
+    from ansible.module_utils.aloha_email_files import read_state, restore_state
+except ImportError:
+    from ansible_collections.aloha.email.plugins.module_utils.aloha_email_files import read_state, restore_state
 
 
 def service_state(module, name):
