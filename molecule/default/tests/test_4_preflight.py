@@ -181,7 +181,7 @@ def test_module_alone_meets_starttls_on_port_465():
     STARTTLS settings (the role's own check refuses these settings)."""
     env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
                ANSIBLE_MODULE_UTILS=str(ROOT / "roles/aloha_email/module_utils"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+               ANSIBLE_CONFIG=str(ROOT / "tests/ansible.cfg"), ANSIBLE_NOCOLOR="1")
     args = {"host": "smtp.aloha.test", "port": 465, "use_tls": True, "user": "aloha@aloha.test",
             "password": "whatever", "senders": ["support@aloha.test"], "recipient": "ops@example.net"}
     proc = subprocess.run(["ansible", TARGET, "-i", INVENTORY, "-m", "aloha_smtp_preflight",
