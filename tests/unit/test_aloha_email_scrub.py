@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -28,6 +29,9 @@ def forms(user, password):
         "yaml single-quoted": password.replace("'", "''"),
         "url": quote(password, safe=""),
         "url plus": quote_plus(password),
+        "url lower case": re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(password, safe="")),
+        "double-quoted escapes": password.replace("\\", "\\\\").replace('"', '\\"'),
+        "single-quoted escapes": password.replace("\\", "\\\\").replace("'", "\\'"),
         "b64 password": b64(password),
         "b64 auth plain": b64("\0%s\0%s" % (user, password)),
         "b64 auth plain with authzid": b64("%s\0%s\0%s" % (user, user, password)),
@@ -44,6 +48,14 @@ def test_every_form_is_masked_and_the_user_stays_readable(name):
     assert form not in clean
     assert MASK in clean
     assert "not owned by user %s" % USER in clean
+    # The whole form is masked, not a part of it: nothing of it is left.
+    assert clean == text.replace(form, MASK)
+
+
+def test_every_secret_is_masked_not_only_the_last():
+    text = "first %s second %s" % (PASSWORD, "0ther-Secret")
+    assert scrub(text, [PASSWORD, "0ther-Secret"]) == "first %s second %s" % (MASK, MASK)
+    assert scrub(b64("0ther-Secret") + " " + b64(PASSWORD), [PASSWORD, "0ther-Secret"]) == MASK + " " + MASK
 
 
 def test_user_among_the_secrets_stays_readable_when_named_as_user():
