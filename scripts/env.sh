@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts: one place for the environment the
 # controller commands need.
 ALOHA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,3 +13,7 @@ export ANSIBLE_CONFIG="$ALOHA_ROOT/ansible.cfg"
 export ALOHA_TEST_CONFIG="$ALOHA_ROOT/tests/ansible.cfg"
 # Image names are project-specific so parallel projects do not collide.
 export ALOHA_IMAGE_PREFIX="localhost/aloha-email-test"
+# Fixture layers (tests/images/build-fixtures) hold this clone's test CA:
+# one image name per clone.
+ALOHA_FIXTURE_IMAGE="localhost/aloha-email-fixtures-$(printf '%s' "$ALOHA_ROOT" | sha256sum | cut -c1-8)"
+export ALOHA_FIXTURE_IMAGE
