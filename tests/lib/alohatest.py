@@ -115,11 +115,31 @@ def read_secrets(text):
 
 
 def password_forms(password, user="aloha@aloha.test"):
-    """The password as it could leak: plain, quoted, base64 (alone and in AUTH PLAIN)."""
+    """The password as it could leak: plain, quoted, base64 (alone and in
+    AUTH PLAIN), escaped inside a longer YAML, JSON or Python string (the
+    yaml callback writes c'd\\"e as 'c''d"e' or "c'd\\"e"; JSON inside JSON
+    doubles the backslashes), and its quote-free fragments (any run of 6 or
+    more characters between quotes and backslashes), which match whatever
+    the escaping."""
     forms = {password, repr(password), json.dumps(password)}
+    forms |= {
+        repr(password)[1:-1],
+        json.dumps(password)[1:-1],
+        json.dumps(json.dumps(password))[1:-1],
+        password.replace("'", "''"),
+        password.replace("\\", "\\\\").replace('"', '\\"'),
+        password.replace("\\", "\\\\").replace("'", "\\'"),
+    }
+    forms |= password_fragments(password)
     for raw in (password, "\0%s\0%s" % (user, password), "%s\0%s" % (user, password)):
         forms.add(base64.b64encode(raw.encode()).decode())
-    return forms
+    return {form for form in forms if form}
+
+
+def password_fragments(password, shortest=6):
+    """The runs of PASSWORD between quotes and backslashes, when long enough
+    to mean the password and nothing else."""
+    return {part for part in re.split(r"[\"'\\\\]", password) if len(part) >= shortest}
 
 
 def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml", check=False, diff=False, verbosity=0,
@@ -139,6 +159,14 @@ def run_role(limit, extra_vars=None, playbook="molecule/resources/converge.yml",
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
     return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def task_output(stdout, name):
+    """What a playbook's output says under the last task named NAME (the
+    header is printed even for a skipped task; look at the result lines)."""
+    blocks = re.split(r"^TASK \[", stdout, flags=re.MULTILINE)
+    found = [b for b in blocks if b.split("]", 1)[0].split(" : ")[-1] == name]
+    return found[-1].split("\n", 1)[1] if found else ""
 
 
 def write_file(h, path, text):
@@ -201,6 +229,17 @@ def file_digests(name, paths=ALOHA_FILES):
     """{path: sha256} of the files (through symlinks), as server_state reports them."""
     out = host(name).check_output("sha256sum %s" % " ".join(paths))
     return {line.split()[1]: line.split()[0] for line in out.splitlines()}
+
+
+def host_activity(name):
+    """What shows that a run reached host NAME: its stand-in server's and
+    manage.py's logs, its files, and the SMTP server's AUTH attempts from
+    it (a preflight logs in, pass or fail). Equal before and after a run:
+    the run never touched the host."""
+    h = host(name)
+    return dict(server_log=h.file("/var/log/aloha/server.log").content_string,
+                manage_log=h.file("/var/log/aloha/manage.log").content_string,
+                files=file_checksums(name), smtp_logins=smtp_logins(name))
 
 
 def smtp_logins(name):
