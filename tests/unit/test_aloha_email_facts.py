@@ -144,3 +144,79 @@ def test_every_setting_the_facts_report_is_read():
     assert (unknown, problems) == ([], [])
     assert values == EVERY_NAME
     assert set(facts.NAMES) == set(EVERY_NAME)
+
+
+def test_effective_values_from_every_setting():
+    values = dict(EVERY_NAME, EXTERNAL_HOST="chat.aloha.test:8443")
+    assert facts.effective(values) == dict(
+        host="smtp.aloha.test", host_user="aloha@aloha.test", port=587, use_tls=True, use_ssl=False,
+        backend="django.core.mail.backends.smtp.EmailBackend", file_path="/var/log/aloha/emails",
+        administrator="support@aloha.test", noreply_address="noreply@aloha.test", add_tokens=False,
+        tokenized_noreply_address="noreply-{token}@aloha.test", mode="backend")
+
+
+def test_effective_defaults_are_the_servers():
+    assert facts.effective({"EXTERNAL_HOST": "chat.aloha.test:8443", "EMAIL_HOST": "smtp.aloha.test"}) == dict(
+        host="smtp.aloha.test", host_user="", port=25, use_tls=False, use_ssl=False, backend=None,
+        file_path=None, administrator=None, noreply_address="noreply@chat.aloha.test", add_tokens=True,
+        tokenized_noreply_address="noreply-{token}@chat.aloha.test", mode="smtp")
+    assert facts.effective({"EXTERNAL_HOST": "chat.aloha.test"})["noreply_address"] == "noreply@chat.aloha.test"
+
+
+@pytest.mark.parametrize("name, field", [
+    ("EMAIL_HOST", "host"), ("EMAIL_HOST_USER", "host_user"), ("EMAIL_PORT", "port"),
+    ("EMAIL_USE_TLS", "use_tls"), ("EMAIL_USE_SSL", "use_ssl"), ("EMAIL_BACKEND", "backend"),
+    ("EMAIL_FILE_PATH", "file_path"), ("aloha_ADMINISTRATOR", "administrator"),
+    ("NOREPLY_EMAIL_ADDRESS", "noreply_address"), ("ADD_TOKENS_TO_NOREPLY_ADDRESS", "add_tokens"),
+    ("TOKENIZED_NOREPLY_EMAIL_ADDRESS", "tokenized_noreply_address"),
+])
+def test_a_value_that_cannot_be_decided_is_none_never_a_default(name, field):
+    eff = facts.effective(dict(EVERY_NAME), unknown=[name])
+    assert eff[field] is None
+    others = facts.effective(dict(EVERY_NAME))
+    assert {k: v for k, v in eff.items() if k not in (field, "mode")} == \
+        {k: v for k, v in others.items() if k not in (field, "mode")}
+    assert eff["mode"] == ("unknown" if name in ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_BACKEND") else others["mode"])
+
+
+def test_unknown_external_host_leaves_the_derived_addresses_undecided():
+    eff = facts.effective({"EMAIL_HOST": "smtp.aloha.test"}, unknown=["EXTERNAL_HOST"])
+    assert (eff["noreply_address"], eff["tokenized_noreply_address"]) == (None, None)
+    eff = facts.effective({"EMAIL_HOST": "smtp.aloha.test", "NOREPLY_EMAIL_ADDRESS": "n@aloha.test"},
+                          unknown=["EXTERNAL_HOST"])
+    assert (eff["noreply_address"], eff["tokenized_noreply_address"]) == ("n@aloha.test", None)
+
+
+@pytest.mark.parametrize("values, mode", [
+    ({"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}, "file"),
+    ({"EMAIL_HOST": "localhost", "EMAIL_PORT": 25}, "local"),
+    ({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": 25}, "local"),
+    ({"EMAIL_HOST": "::1", "EMAIL_PORT": 25}, "local"),
+    ({"EMAIL_HOST": "LOCALHOST"}, "local"),
+    ({"EMAIL_HOST": "localhost", "EMAIL_PORT": 587}, "smtp"),
+    ({}, "none"),
+])
+def test_modes(values, mode):
+    assert facts.effective(values)["mode"] == mode
+
+
+def test_unparsable_settings_name_the_line():
+    values, unknown, problems = facts.analyse("A = 1\nB = (\n", "settings.py")
+    assert (values, unknown) == ({}, [])
+    assert len(problems) == 1 and problems[0].startswith("settings.py does not parse: ")
+    assert "(line 2)" in problems[0]
+    assert facts.read_settings("EMAIL_PORT = 2525\n") == ({"EMAIL_PORT": 2525}, [])
+    assert facts._syntax("A = 1\n", "s.py") == "unknown error"
+
+
+def test_secrets_file_problems_name_the_kind_only(tmp_path):
+    missing = tmp_path / "nope.conf"
+    assert facts.read_password(str(missing)) == (None, None, "%s does not exist" % missing)
+    broken = tmp_path / "broken.conf"
+    broken.write_text("no header = s3cret\n")
+    is_set, matches, problem = facts.read_password(str(broken))
+    assert (is_set, matches) == (None, None)
+    assert problem == "%s is not a valid secrets file (MissingSectionHeaderError): Aloha would not start" % broken
+    binary = tmp_path / "binary.conf"
+    binary.write_bytes(b"[secrets]\nemail_password = \xff\xfe\n")
+    assert facts.read_password(str(binary)) == (None, None, "%s cannot be read: UnicodeDecodeError" % binary)
