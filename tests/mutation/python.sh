@@ -20,7 +20,7 @@ source "$ROOT/scripts/env.sh"
 MUT_DIR="${MUT_DIR:-/tmp/aloha-mutmut}"
 if [ ! -d "$MUT_DIR" ]; then
   mkdir -p "$MUT_DIR"
-  (cd "$ROOT" && git ls-files | tar -cf - -T - | tar -xf - -C "$MUT_DIR")
+  (cd "$ROOT" && git ls-files | tar --ignore-failed-read -cf - -T - 2>/dev/null | tar -xf - -C "$MUT_DIR")
   # Uncommitted work in the role and tests counts too.
   cp -a "$ROOT/roles/aloha_email/." "$MUT_DIR/roles/aloha_email/"
   cp -a "$ROOT/tests/unit/." "$MUT_DIR/tests/unit/"
