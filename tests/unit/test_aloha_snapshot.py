@@ -144,3 +144,48 @@ def test_snapshot_module_refuses_what_it_cannot_record(run_module, tmp_path):
     assert "Cannot record the current configuration" in result["msg"]
     proc, result = run_module("aloha_snapshot", dict(state="restore"))
     assert result["failed"] and "snapshot" in result["msg"]
+
+
+def test_read_state_refusal_names_the_path(tmp_path):
+    with pytest.raises(ValueError) as info:
+        files.read_state(str(tmp_path))
+    assert str(info.value) == "%s is not a regular file" % tmp_path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+@pytest.mark.parametrize("uid, gid", [(65534, 65534), (65534, None), (None, 65534), (None, None)])
+def test_atomic_write_gives_the_owner_and_group_asked_for(tmp_path, uid, gid):
+    path = tmp_path / "f"
+    path.write_text("old")
+    os.chown(path, 0, 0)
+    files.atomic_write(str(path), b"new", uid, gid, 0o640)
+    st = os.stat(path)
+    # None keeps the writer's (root's) id for that part.
+    assert (st.st_uid, st.st_gid) == (0 if uid is None else uid, 0 if gid is None else gid)
+
+
+def test_atomic_write_renames_a_private_temporary_file_next_to_the_target(tmp_path, monkeypatch):
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_text("old")
+    renamed = []
+    real_rename = os.rename
+
+    def spy(src, dst):
+        st = os.stat(src)
+        renamed.append((src, dst, stat.S_IMODE(st.st_mode), open(src, "rb").read()))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", spy)
+    files.atomic_write(str(path), b"new", mode=0o600)
+    (src, dst, mode, data), = renamed
+    assert os.path.dirname(src) == str(tmp_path) and dst == str(path)
+    assert os.path.basename(src).startswith(".aloha-secrets.conf.")
+    assert (mode, data) == (0o600, b"new")
+
+
+def test_atomic_write_of_a_relative_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel").write_text("old")
+    assert files.atomic_write("rel", b"new") == "rel"
+    assert (tmp_path / "rel").read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path)) == ["rel"]
