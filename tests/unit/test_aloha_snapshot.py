@@ -189,3 +189,76 @@ def test_atomic_write_of_a_relative_path(tmp_path, monkeypatch):
     assert files.atomic_write("rel", b"new") == "rel"
     assert (tmp_path / "rel").read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == ["rel"]
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# systemctl stand-in: state in $FAKE_SYSTEMD/<unit>.active|.enabled, calls logged.
+dir="$FAKE_SYSTEMD"
+echo "$*" >> "$dir/log"
+case "$1" in
+  is-active) [ -e "$dir/$3.active" ];;
+  is-enabled) [ -e "$dir/$3.enabled" ];;
+  *) [ -e "$dir/fail-$1" ] && { echo "unit $2 refused $1" >&2; exit 5; }
+     case "$1" in
+       enable) touch "$dir/$2.enabled";; disable) rm -f "$dir/$2.enabled";;
+       restart) touch "$dir/$2.active";; stop) rm -f "$dir/$2.active";;
+     esac;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_systemd(tmp_path, monkeypatch):
+    bin_dir, state = tmp_path / "bin", tmp_path / "systemd"
+    bin_dir.mkdir()
+    state.mkdir()
+    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    os.chmod(bin_dir / "systemctl", 0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    monkeypatch.setenv("FAKE_SYSTEMD", str(state))
+
+    def set_state(unit, active, enabled):
+        for flag, on in (("active", active), ("enabled", enabled)):
+            path = state / ("%s.%s" % (unit, flag))
+            path.touch() if on else path.unlink(missing_ok=True)
+
+    def actions():
+        log = state / "log"
+        calls = log.read_text().splitlines() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return [c for c in calls if not c.startswith("is-")]
+
+    return set_state, actions, state
+
+
+@pytest.mark.parametrize("was, now, restarted, expected", [
+    ((True, True), (True, True), [], []),
+    ((True, True), (True, True), ["aloha"], ["restart aloha"]),
+    ((True, True), (False, True), [], ["restart aloha"]),
+    ((True, True), (False, False), [], ["enable aloha", "restart aloha"]),
+    ((False, False), (True, True), [], ["disable aloha", "stop aloha"]),
+    ((False, True), (True, True), ["aloha"], ["stop aloha"]),
+])
+def test_restore_puts_each_service_back_as_it_was(run_module, fake_systemd, was, now, restarted, expected):
+    set_state, actions, _ = fake_systemd
+    set_state("aloha", *was)
+    proc, result = run_module("aloha_snapshot", dict(services=["aloha"]))
+    assert result["snapshot"]["services"] == {"aloha": dict(active=was[0], enabled=was[1])}, proc.stdout
+    assert actions() == []
+    set_state("aloha", *now)
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=result["snapshot"],
+                                                     restarted=restarted))
+    assert not result.get("failed"), proc.stdout
+    assert actions() == expected
+    assert result["changed"] is bool(expected) and len(result["restored"]) == (1 if expected else 0)
+
+
+def test_a_failed_service_action_fails_the_rollback(run_module, fake_systemd):
+    set_state, actions, state = fake_systemd
+    set_state("aloha", True, True)
+    _, result = run_module("aloha_snapshot", dict(services=["aloha"]))
+    (state / "fail-restart").touch()
+    set_state("aloha", False, True)
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=result["snapshot"]))
+    assert result["failed"] and result["cause"] == "rollback_failed", proc.stdout
+    assert result["msg"] == ("systemctl restart aloha failed during the rollback (rc 5): unit aloha refused restart")
