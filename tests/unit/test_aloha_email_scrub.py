@@ -115,6 +115,8 @@ def test_transcript_auth_arguments_and_continuations_are_masked():
     for secret in ("AHVua25vd24AdW5rbm93bi1zZWNyZXQ=", "dW5rbm93bg==", "c2VjcmV0LWxvZ2luLXBhc3M="):
         assert secret not in clean
     lines = clean.split("\n")
+    # Sent before any AUTH: readable.
+    assert lines[0] == "send: 'ehlo aloha.test\\r\\n'"
     assert lines[4] == "send: 'AUTH PLAIN %s\\r\\n'" % MASK
     assert lines[6] == "send: 'AUTH LOGIN %s\\r\\n'" % MASK
     # The answer to the 334 challenge: the whole sent string, quotes and CRLF kept.
