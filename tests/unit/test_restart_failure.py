@@ -105,3 +105,47 @@ def test_failed_restart_fails_the_host_with_cause_stage_and_a_scrubbed_message(t
     # The tail without Python's ~~~^^ marker lines.
     assert "~~~" not in msg and "^^" not in msg
     assert "config.load_all()" in msg
+
+
+PREFLIGHT_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: A preflight that fails, before anything is written or snapshotted.
+      block:
+        - name: The preflight.
+          ansible.builtin.command: /bin/false
+          register: __aloha_email_preflight_result
+      rescue:
+        - name: Rescue.
+          ansible.builtin.include_role:
+            name: aloha_email
+            tasks_from: rollback
+      always:
+        - name: Keep the result.
+          ansible.builtin.copy:
+            dest: "{{ result_path }}"
+            content: "{{ aloha_email_result | default('unset') | to_json }}"
+            mode: "0600"
+"""
+
+
+def test_failed_preflight_rescue_records_its_stage_with_nothing_written(tmp_path):
+    """Nothing of the apply phase is registered yet (no settings or secrets
+    result): the rescue must still record the stage and say nothing changed."""
+    (tmp_path / "play.yml").write_text(PREFLIGHT_PLAYBOOK)
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = %s\n" % (ROOT / "roles"))
+    result_path = tmp_path / "result.json"
+    extra = {"result_path": str(result_path), "ansible_python_interpreter": sys.executable,
+             "aloha_email_password": PASSWORD}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml"),
+                           "-e", json.dumps(extra)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert json.loads(result_path.read_text()) == {"changed": False, "verified": False, "rolled_back": False,
+                                                    "stage": "preflight", "cause": "apply_failed"}
+    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    last = tasks[-2]["hosts"]["localhost"]
+    assert last.get("failed") and last["msg"].rstrip().endswith("Nothing was changed."), last
