@@ -11,7 +11,7 @@ import re
 import pytest
 
 from alohatest import (ALOHA_FILES, TOKENIZED, clear_messages, file_digests, host, host_names, messages,
-                       messages_for, password_forms, run_role, set_smtp_password, vault_password)
+                       messages_for, password_forms, run_role, set_smtp_password, task_output, vault_password)
 
 TARGET = host_names("aloha")[0]
 DOMAIN = "%s.aloha.test" % TARGET
@@ -151,7 +151,7 @@ def test_secure_logging_off_still_shows_no_secret(restore):
     finally:
         set_smtp_password(vault_password())
     assert proc.returncode == 0, proc.stdout
-    write = proc.stdout.split("TASK [aloha_email : Set email_password in aloha-secrets.conf.]")[2].split("TASK [")[0]
+    write = task_output(proc.stdout, "Set email_password in aloha-secrets.conf.")
     assert "changed: [%s]" % TARGET in write
     assert "censored" not in write and "updated" in write
     for form in password_forms(new):

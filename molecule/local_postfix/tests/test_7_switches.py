@@ -15,7 +15,7 @@ import pytest
 
 from alohatest import (clear_messages, dns_records_path, dns_txt_records, file_checksums, host, host_names,
                        messages, messages_for, password_forms, postconf, recipient, run_role, set_smtp_password,
-                       signed_test_emails, write_file)
+                       signed_test_emails, task_output, write_file)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[-1]
@@ -210,7 +210,7 @@ def test_secure_logging_off_hides_no_local_secret(restore):
     finally:
         set_smtp_password(PASSWORD)
     assert proc.returncode == 0, proc.stdout
-    write = proc.stdout.split("TASK [aloha_email : Write the smarthost's SASL password file.]")[1].split("TASK [")[0]
+    write = task_output(proc.stdout, "Write the smarthost's SASL password file.")
     assert "changed: [%s]" % TARGET in write and "censored" not in write
     for form in password_forms(new, "aloha@aloha.test"):
         assert form not in proc.stdout
