@@ -66,10 +66,12 @@ def test_postfix_names(restore):
     signed_test_emails(TARGET)
 
 
+# postfix's smtpd_delay_reject: sender restrictions answer at RCPT TO.
 FOREIGN = '''
 import smtplib
 s = smtplib.SMTP("localhost", 25, timeout=15)
-print(s.mail("spam@example.org")[0])
+s.mail("spam@example.org")
+print(s.rcpt("someone@example.org")[0])
 s.quit()
 '''
 
@@ -91,7 +93,9 @@ m.set_content("milter test")
 try:
     smtplib.SMTP("localhost", 25, timeout=15).send_message(m)
     print("accepted")
-except smtplib.SMTPDataError as e:
+except smtplib.SMTPRecipientsRefused as e:
+    print(list(e.recipients.values())[0][0])
+except smtplib.SMTPResponseException as e:
     print(e.smtp_code)
 '''
 
@@ -101,8 +105,8 @@ def test_milter_default_action_accept_sends_unsigned_without_opendkim(restore):
     to = recipient(TARGET)
     h.check_output("systemctl stop opendkim")
     try:
-        # The default, tempfail: nothing leaves unsigned.
-        assert smtp_answer(SEND % (to, "tempfail")).strip() == "451"
+        # The default, tempfail: nothing leaves unsigned (a 4xx reply).
+        assert smtp_answer(SEND % (to, "tempfail")).strip().startswith("4")
         h.check_output("systemctl start opendkim")
         proc = role({"aloha_email_local_milter_default_action": "accept"})
         assert proc.returncode == 0, proc.stdout
