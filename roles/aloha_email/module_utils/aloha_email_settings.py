@@ -445,6 +445,16 @@ def final_values(tree, names):
         values.pop(name, None)
         unknown[name] = why
 
+
+    def record(name, node, value_node):
+        """NAME's value from VALUE_NODE where it is a literal, else unknown."""
+        known, value = _literal(value_node)
+        if known:
+            values[name] = value
+            unknown.pop(name, None)
+        else:
+            set_unknown(name, "%s on line %d is not a literal: value unknown" % (name, node.lineno))
+
     for top in tree.body:
         for item in dynamic_by_top.get(id(top), []):
             for name in (item.names or names):
@@ -458,13 +468,7 @@ def final_values(tree, names):
                 unknown.pop(name, None)
             elif node is top and isinstance(node, (ast.Assign, ast.AnnAssign)) \
                     and node.value is not None and binding.form == "assigned":
-                known, value = _literal(node.value)
-                if known:
-                    values[name] = value
-                    unknown.pop(name, None)
-                else:
-                    set_unknown(name, "%s on line %d is not a literal: value unknown"
-                                % (name, node.lineno))
+                record(name, node, node.value)
             elif node is top and isinstance(node, ast.Assign) and binding.form == "unpacked" \
                     and len(node.targets) == 1 and isinstance(node.value, (ast.Tuple, ast.List)) \
                     and isinstance(node.targets[0], (ast.Tuple, ast.List)) \
@@ -473,13 +477,7 @@ def final_values(tree, names):
                     and not any(isinstance(v, ast.Starred) for v in node.value.elts):
                 index = [t.id for t in node.targets[0].elts]
                 position = len(index) - 1 - index[::-1].index(name)
-                known, value = _literal(node.value.elts[position])
-                if known:
-                    values[name] = value
-                    unknown.pop(name, None)
-                else:
-                    set_unknown(name, "%s on line %d is not a literal: value unknown"
-                                % (name, node.lineno))
+                record(name, node, node.value.elts[position])
             else:
                 set_unknown(name, "%s: value unknown" % describe(binding).split(", the role")[0])
     return values, unknown
