@@ -13,8 +13,8 @@ callback in tests/bench/callback_plugins, and the SSH commands in the -vvv
 output of a separate, unmeasured run). Figures, not a pass/fail test: these
 machines are shared and noisy, so compare the ratios of one run.
 
-The hosts come from the fixture images (tests/images/build-fixtures, made
-by scripts/setup): the stand-in Aloha with its files seeded, and the SMTP
+The hosts come from the fixture images (tests/images/build-fixtures, run
+first; it rebuilds them only when their inputs changed): the stand-in Aloha with its files seeded, and the SMTP
 server. Preparing them starts the containers and sshd; no fixture playbook
 runs per host.
 
@@ -222,6 +222,8 @@ def main():
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--prefix", default=PREFIX)
     args = parser.parse_args()
+    # The fixture images (rebuilt only when their inputs changed).
+    sh(["tests/images/build-fixtures"])
     workdir = Path(tempfile.mkdtemp(prefix="aloha-bench-"))
     smtp, hosts = start_containers(max(args.sizes), args.prefix)
     base = prepare(smtp, hosts, workdir)
