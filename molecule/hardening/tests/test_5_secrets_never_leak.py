@@ -1,7 +1,10 @@
 """Secrets never leak: converge at -vvv, --check --diff, a preflight
-refusal, a failing verification with rollback; the password (plain, quoted, base64) is in none
+refusal, a failing verification with rollback; the password (plain, quoted,
+escaped inside longer strings, its quote-free fragments, base64) is in none
 of Ansible's output, Ansible's log, the fact cache, the retry files, the
 hosts' logs, backup files or any other file on the hosts but its own."""
+
+import shlex
 
 import pytest
 
@@ -93,15 +96,29 @@ def test_no_secret_in_controller_files(runs):
             assert form not in text, (path, form)
 
 
+SEARCHED = "/etc /var /root /home /srv /tmp /run /usr/local /opt"
+# The one file on each host that must hold the password: found by the same
+# search, it proves the search works (a grep that errors or finds nothing
+# would otherwise pass).
+OWN_FILE = {"aloha": "/etc/aloha/aloha-secrets.conf", "smtp": "/etc/aloha-test-smtp/config.json"}
+
+
+def search(h, roots=SEARCHED):
+    """Files under ROOTS holding any form of the passwords: (grep's rc, paths)."""
+    patterns = " ".join("-e %s" % shlex.quote(f) for f in sorted(forms()))
+    out = h.run("grep -rlF --devices=skip %s %s 2>/tmp/leak-grep.err" % (patterns, roots))
+    return out.rc, set(out.stdout.split())
+
+
 @pytest.mark.parametrize("which", ["aloha", "smtp"])
 def test_no_secret_in_any_file_on_the_hosts(runs, which):
     h = host(TARGET) if which == "aloha" else smtp_host()
-    patterns = " ".join("-e %s" % __import__("shlex").quote(f) for f in forms())
-    # Everything that is not the package tree; the only hit allowed is the
-    # secrets file itself (and the SMTP server's own account file).
-    out = h.run("grep -rlF %s /etc /var /root /home /srv /tmp 2>/dev/null" % patterns)
-    hits = set(out.stdout.split())
-    assert hits <= {"/etc/aloha/aloha-secrets.conf", "/etc/aloha-test-smtp/config.json"}, hits
+    rc, hits = search(h)
+    # rc 0: grep ran and found something; the only hit allowed is the
+    # host's own password file, and it must be among the hits.
+    assert rc == 0, h.run("cat /tmp/leak-grep.err").stdout
+    assert OWN_FILE[which] in hits, hits
+    assert hits == {OWN_FILE[which]}, hits
     assert not h.run("ls /etc/aloha/*~ /etc/aloha/*.bak /etc/aloha/*.orig /etc/aloha/.aloha* 2>/dev/null").stdout
 
 
@@ -109,6 +126,15 @@ def test_logs_exist_and_are_clean(runs):
     h = host(TARGET)
     logs = h.check_output("ls /var/log/aloha").split()
     assert {"send_email.log", "manage.log", "server.log"} <= set(logs)
+    # The runs wrote to them (the verification ran send_test_email) ...
+    assert "send_test_email" in h.file("/var/log/aloha/manage.log").content_string
+    # ... and no form of any password is in any of them, nor in the journal.
+    rc, hits = search(h, "/var/log")
+    assert rc == 1 and not hits, hits
+    journal = h.run("journalctl --no-pager -o cat 2>/dev/null").stdout
+    assert len(journal) > 1000
+    for form in forms():
+        assert form not in journal, form
 
 
 def test_secrets_file_mode(runs):
