@@ -1,7 +1,19 @@
 """Bad input: at least 25 wrong inputs, each run against the live host, each
 failing before any file on the host changes, each with a message naming the
 variable and the fix. All cases run in one ansible-playbook run: every case
-is an inventory alias of the same container."""
+is an inventory alias of the same container.
+
+The matrix runs twice: with the SMTP preflight on (the default) and off.
+The preflight finds some of the same mistakes (465 with STARTTLS, TLS and
+SSL together, an empty or padded password); with it off, every message
+must still come from the role's own validation, as it must in local and
+file mode, where there is no preflight.
+
+"No file changed" is checked over the whole root file system: anything
+created, written, chmod-ed or chown-ed after a marker file (find -newer /
+-cnewer), directories included, beyond the few paths the container itself
+writes (the journal), and the content and metadata of the trees the role
+could touch."""
 
 import json
 import os
@@ -81,11 +93,31 @@ CASES = {
 }
 
 
+MARKER = "/var/tmp/.aloha-matrix-marker"
+# What changes while the matrix runs without being the role's doing: the
+# journal, Ansible's own remote temporary files (the podman connection
+# copies some modules there and removes them after the task), and the
+# mtime of the temporary directories themselves (an entry made and removed
+# again). Anything left inside them is still reported.
+BACKGROUND = ("/var/log/journal/", "/root/.ansible/")
+BACKGROUND_DIRS = ("/root/.ansible", "/tmp", "/var/tmp")
+
+
 def state(name):
-    """Content, mode, owner and mtime of every file the role could touch."""
+    """Content, mode, owner and mtime of everything (files, directories,
+    links) the role could touch."""
     return host(name).check_output(
-        "find /etc/aloha /srv/bad /etc/postfix /etc/opendkim /var/log/aloha/emails -type f 2>/dev/null | sort"
-        " | xargs stat -c '%n %a %U %G %Y %s' && sha256sum /etc/aloha/* $(find /srv/bad -type f)")
+        "find /etc/aloha /srv/bad /etc/postfix /etc/opendkim /var/log/aloha /home/aloha 2>/dev/null | sort"
+        " | xargs stat -c '%n %F %a %U %G %Y %s' && sha256sum /etc/aloha/* $(find /srv/bad -type f)")
+
+
+def changed_since_marker(name):
+    """Every path on the root file system (files, directories, links)
+    written, created or re-owned after MARKER."""
+    out = host(name).check_output(
+        "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path %s \\) -prune"
+        " -o \\( -newer %s -o -cnewer %s \\) -print" % (MARKER, MARKER, MARKER))
+    return sorted(p for p in out.splitlines() if p and not p.startswith(BACKGROUND) and p not in BACKGROUND_DIRS)
 
 
 def messages(node):
@@ -103,8 +135,9 @@ def messages(node):
     return found
 
 
-@pytest.fixture(scope="module")
-def matrix():
+@pytest.fixture(scope="module", params=["preflight-on", "preflight-off"])
+def matrix(request):
+    host(TARGET).check_output("touch %s && sleep 1" % MARKER)
     before = state(TARGET)
     hosts = {}
     for case, (variables, _) in CASES.items():
@@ -112,6 +145,8 @@ def matrix():
                     "aloha_email_host": "smtp.aloha.test", "aloha_email_host_user": "aloha@aloha.test",
                     "aloha_email_password": vault_password(),
                     "aloha_email_test_recipient": "ops@example.net"}
+        if request.param == "preflight-off":
+            hostvars["aloha_email_preflight"] = False
         hostvars.update(variables)
         hosts[case] = hostvars
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,27 +160,34 @@ def matrix():
             cwd=ROOT, env=env, capture_output=True, text=True)
     results = json.loads(proc.stdout)
     after = state(TARGET)
+    touched = changed_since_marker(TARGET)
     per_host = {case: [] for case in CASES}
     for play in results["plays"]:
         for task in play["tasks"]:
             for name, result in task["hosts"].items():
                 if result.get("failed") or any(r.get("failed") for r in result.get("results", [])):
                     per_host[name] += messages(result)
-    return before, after, per_host, results["stats"]
+    return before, after, per_host, results["stats"], touched
 
 
-def test_there_are_at_least_25_cases():
-    assert len(CASES) >= 25
+def test_the_run_covered_at_least_25_cases(matrix):
+    """From the playbook's own summary: every case was a host of the run,
+    and each failed (not just was listed here)."""
+    _, _, per_host, stats, _ = matrix
+    assert set(stats) == set(CASES)
+    failed = [case for case in CASES if stats[case]["failures"] >= 1 and per_host[case]]
+    assert len(failed) >= 25 and len(failed) == len(CASES), stats
 
 
 def test_no_file_on_the_host_changed(matrix):
-    before, after, _, _ = matrix
+    before, after, _, _, touched = matrix
     assert before == after
+    assert touched == [], touched
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_case_fails_with_a_message_naming_the_variable_and_fix(matrix, case):
-    _, _, per_host, stats = matrix
+    _, _, per_host, stats, _ = matrix
     assert stats[case]["failures"] >= 1 and stats[case]["changed"] == 0
     text = "\n".join(per_host[case])
     for expected in CASES[case][1]:
