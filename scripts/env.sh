@@ -14,6 +14,7 @@ export ALOHA_TEST_CONFIG="$ALOHA_ROOT/tests/ansible.cfg"
 # Image names are project-specific so parallel projects do not collide.
 export ALOHA_IMAGE_PREFIX="localhost/aloha-email-test"
 # Fixture layers (tests/images/build-fixtures) hold this clone's test CA:
-# one image name per clone.
-ALOHA_FIXTURE_IMAGE="localhost/aloha-email-fixtures-$(printf '%s' "$ALOHA_ROOT" | sha256sum | cut -c1-8)"
+# one image name per clone. A clone that copies another clone's .cache/test-ca
+# may set ALOHA_FIXTURE_IMAGE to that clone's images and skip the bake.
+ALOHA_FIXTURE_IMAGE="${ALOHA_FIXTURE_IMAGE:-localhost/aloha-email-fixtures-$(printf '%s' "$ALOHA_ROOT" | sha256sum | cut -c1-8)}"
 export ALOHA_FIXTURE_IMAGE
