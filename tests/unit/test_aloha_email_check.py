@@ -38,7 +38,8 @@ def args(tmp_path, content=SECTION, password="{{ pw }}", **extra):
     result = dict(user=ME, deploy_path=str(tmp_path / "deploy"),
                   settings=dict(path=str(tmp_path / "settings.py"), content=content,
                                 managed_names=["EMAIL_HOST"], mode="0644", **files),
-                  secret=dict(path=str(tmp_path / "aloha-secrets.conf"), value=password, mode="0640", **files))
+                  secret=dict(path=str(tmp_path / "aloha-secrets.conf"), mode="0640", **files),
+                  secret_value=password)
     result.update(extra)
     return result
 

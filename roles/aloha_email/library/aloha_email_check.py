@@ -53,11 +53,17 @@ options:
     suboptions:
       path: {description: Path of aloha-secrets.conf., type: path, required: true}
       key: {description: Key in the secrets section., type: str, default: email_password}
-      value: {description: The secret., type: str, default: ""}
       state: {description: present or absent., type: str, choices: [present, absent], default: present}
       owner: {description: Owner the file gets., type: str, required: true}
       group: {description: Group the file gets., type: str, required: true}
       mode: {description: Mode the file gets (octal string)., type: str, required: true}
+  secret_value:
+    description:
+      - The secret for I(secret) (a top-level option, not a suboption of I(secret) - Ansible logs a
+        dict option's text on the host, where a no_log suboption holding a quote is escaped and no
+        longer masked).
+    type: str
+    default: ""
 author:
   - aloha_email role authors
 """
@@ -69,7 +75,8 @@ EXAMPLES = r"""
     deploy_path: /home/aloha/deployments/current
     settings: {path: /etc/aloha/settings.py, content: "...", managed_names: [EMAIL_HOST],
                owner: aloha, group: aloha, mode: "0644"}
-    secret: {path: /etc/aloha/aloha-secrets.conf, value: "{{ password }}", owner: aloha, group: aloha, mode: "0640"}
+    secret: {path: /etc/aloha/aloha-secrets.conf, owner: aloha, group: aloha, mode: "0640"}
+    secret_value: "{{ password }}"
   register: check
 """
 
@@ -157,9 +164,12 @@ def main():
             secret=dict(type="dict", required=True, options=dict(
                 path=dict(type="path", required=True),
                 key=dict(type="str", default="email_password", no_log=False),
-                value=dict(type="str", default="", no_log=True),
                 state=dict(type="str", choices=["present", "absent"], default="present"),
                 **file_args)),
+            # Top level: Ansible logs a dict option as its repr on the host,
+            # and a no_log suboption with a quote in it is escaped there,
+            # so its masking misses it. A no_log option is not logged at all.
+            secret_value=dict(type="str", default="", no_log=True),
         ),
         supports_check_mode=True,
     )
@@ -179,7 +189,7 @@ def main():
 
     k = p["secret"]
     try:
-        secret = plan_secret(k["path"], k["key"], k["value"], k["state"])
+        secret = plan_secret(k["path"], k["key"], p["secret_value"], k["state"])
         secret_change = secret["new_text"] is not None or (
             secret["exists"] and attributes_differ(secret["path"], k["owner"], k["group"], k["mode"]))
     except (SecretsFileError, ValueError) as exc:
