@@ -61,6 +61,19 @@ def clear_messages(smtp=None):
     (smtp or smtp_host()).check_output("aloha-test-smtp-messages --clear")
 
 
+SMTP_LOG = "/var/log/aloha-test-smtp.log"
+
+
+def smtp_log_size():
+    """Where the SMTP test server's log ends now: smtp_log_since(it) is
+    what the server logs from here on."""
+    return int(smtp_host().check_output("stat -c %%s %s" % SMTP_LOG))
+
+
+def smtp_log_since(offset):
+    return smtp_host().check_output("tail -c +%d %s" % (offset + 1, SMTP_LOG))
+
+
 def recipient(hostname):
     """The test recipient the scenarios give each Aloha host."""
     return "ops+%s@example.net" % hostname

@@ -18,11 +18,10 @@ import subprocess
 import pytest
 
 from alohatest import (INVENTORY, ROOT, file_checksums, host_names, messages, password_forms, run_role, smtp_host,
-                       task_output)
+                       smtp_log_since, smtp_log_size, task_output)
 
 TARGET = host_names("aloha")[0]
 CA_DIR = ROOT / ".cache/test-ca"
-SMTP_LOG = "/var/log/aloha-test-smtp.log"
 TASK = "Check that the SMTP server takes Aloha's login and senders (no mail is sent)."
 # Ports of the SMTP test host that nobody listens on.
 CLOSED_PORT = 2526
@@ -34,14 +33,6 @@ WAIT_FOR_PORTS = ("python3 -c 'import socket, time\n"
                   "        break\n"
                   "    except OSError:\n"
                   "        time.sleep(0.1)'")
-
-
-def smtp_log_size():
-    return int(smtp_host().check_output("stat -c %%s %s" % SMTP_LOG))
-
-
-def smtp_log_since(offset):
-    return smtp_host().check_output("tail -c +%d %s" % (offset + 1, SMTP_LOG))
 
 
 def assert_stopped_before_any_change(extra, cause, *needles, verbosity=0):
