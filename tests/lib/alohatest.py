@@ -146,7 +146,22 @@ def password_forms(password, user="aloha@aloha.test"):
     forms |= password_fragments(password)
     for raw in (password, "\0%s\0%s" % (user, password), "%s\0%s" % (user, password)):
         forms.add(base64.b64encode(raw.encode()).decode())
+    forms |= base64_inside(password)
     return {form for form in forms if form}
+
+
+def base64_inside(password):
+    """The password inside a longer base64 text (a whole file encoded, as
+    aloha_snapshot returns it): for each of the three byte alignments, the
+    base64 groups that the password's bytes alone make."""
+    data = password.encode()
+    found = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode()
+        start, end = (4 if shift else 0), (shift + len(data)) // 3 * 4
+        if end - start >= 8:
+            found.add(encoded[start:end])
+    return found
 
 
 def password_fragments(password, shortest=6):

@@ -90,6 +90,25 @@ CASES = {
         ["aloha_email_local_relay_host", "smarthost's hostname"]),
     "local-dkim-selector-illegal": ({"aloha_email_mode": "local", "aloha_email_local_dkim_selector": "aloha_2026!"},
                                     ["aloha_email_local_dkim_selector", "DNS name"]),
+    "local-relay-port-out-of-range": (
+        {"aloha_email_mode": "local", "aloha_email_local_relay_host": "smtp.aloha.test",
+         "aloha_email_local_relay_port": 70000},
+        ["aloha_email_local_relay_port is 70000", "587"]),
+    "local-smarthost-password-without-user": (
+        {"aloha_email_mode": "local", "aloha_email_local_relay_host": "smtp.aloha.test",
+         "aloha_email_local_relay_user": "", "aloha_email_local_relay_password": "s3cret"},
+        ["aloha_email_local_relay_password is set but aloha_email_local_relay_user is empty"]),
+    "local-relay-ca-file-missing": ({"aloha_email_mode": "local", "aloha_email_local_relay_ca_file": BAD + "/ca.pem"},
+                                    ["aloha_email_local_relay_ca_file", "not a file on the controller"]),
+    "local-dkim-new-selector-illegal": (
+        {"aloha_email_mode": "local", "aloha_email_local_dkim_new_selector": "aloha_2027!"},
+        ["aloha_email_local_dkim_new_selector", "DNS name"]),
+    "local-domains-illegal": ({"aloha_email_mode": "local", "aloha_email_local_domains": ["not a domain"]},
+                              ["aloha_email_local_domains holds", "domain names"]),
+    "local-dkim-key-not-pem": (
+        {"aloha_email_mode": "local",
+         "aloha_email_local_dkim_keys": [{"domain": "aloha.test", "selector": "k1", "private_key": "not a key"}]},
+        ["aloha_email_local_dkim_keys: every item", "PEM"]),
 }
 
 
@@ -135,12 +154,25 @@ def messages(node):
     return found
 
 
+def selected_cases(request):
+    """The cases to run: all, unless the session selected only some cases'
+    message tests (tests/mutants/run runs one case per mutant: one host
+    instead of the whole matrix)."""
+    items = [item for item in request.session.items if item.module is request.module]
+    if all(item.originalname == "test_case_fails_with_a_message_naming_the_variable_and_fix" for item in items):
+        return {item.callspec.params["case"] for item in items}
+    return set(CASES)
+
+
 @pytest.fixture(scope="module", params=["preflight-on", "preflight-off"])
 def matrix(request):
     host(TARGET).check_output("touch %s && sleep 1" % MARKER)
     before = state(TARGET)
     hosts = {}
+    chosen = selected_cases(request)
     for case, (variables, _) in CASES.items():
+        if case not in chosen:
+            continue
         hostvars = {"ansible_host": TARGET, "ansible_connection": "containers.podman.podman",
                     "aloha_email_host": "smtp.aloha.test", "aloha_email_host_user": "aloha@aloha.test",
                     "aloha_email_password": vault_password(),
@@ -161,7 +193,7 @@ def matrix(request):
     results = json.loads(proc.stdout)
     after = state(TARGET)
     touched = changed_since_marker(TARGET)
-    per_host = {case: [] for case in CASES}
+    per_host = {case: [] for case in chosen}
     for play in results["plays"]:
         for task in play["tasks"]:
             for name, result in task["hosts"].items():

@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from alohatest import (clear_messages, host, host_names, messages, messages_for, password_forms, run_role,
-                       secrets_value, set_smtp_password, smtp_host, vault_password)
+                       secrets_value, set_smtp_password, smtp_host, task_output, vault_password)
 
 TARGET = host_names("aloha")[0]
 GOOD = "Leak%Check#One;a=b:c'd\"e"
@@ -83,6 +83,16 @@ def test_no_secret_in_ansible_output(runs, name):
     assert len(text) > 1000
     for form in forms():
         assert form not in text, (name, form)
+
+
+def test_secure_logging_hides_the_secrets_write(runs):
+    """Secure logging (on by default) hides the whole result of a real
+    write of aloha-secrets.conf at -vvv, masked diff included; the check
+    run (--diff) shows the masked diff."""
+    _, outputs = runs
+    write = task_output(outputs["converge -vvv"].stdout, "Set email_password in aloha-secrets.conf.")
+    assert "changed: [%s]" % TARGET in write, write
+    assert "censored" in write and "email_password = " not in write, write
 
 
 def test_no_secret_in_controller_files(runs):
