@@ -16,6 +16,7 @@ from pathlib import Path
 
 import testinfra
 import testinfra.utils.ansible_runner
+import yaml
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
@@ -221,6 +222,14 @@ def inline_vault_vars(path, name, value):
         env=dict(os.environ, ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password")),
     ).stdout
     Path(path).write_text("---\n" + out)
+
+
+def vault_vars_file(path, variables):
+    """Write VARIABLES as a vars file encrypted whole with the test vault's
+    password, as an operator keeps a vault.yml."""
+    Path(path).write_text(yaml.safe_dump(variables))
+    subprocess.run(["ansible-vault", "encrypt", str(path)], capture_output=True, text=True, check=True,
+                   env=dict(os.environ, ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password")))
 
 
 def settings_compile_check(h):

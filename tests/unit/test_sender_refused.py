@@ -102,3 +102,17 @@ def test_send_test_email_keeps_the_login_user_readable(run_module, fake_aloha, s
     assert "not owned by user %s" % USER in result["msg"]
     for line in result["stdout_lines"]:
         assert GOOD not in line
+
+
+# postfix's replies when its milter does not answer (tempfail, reject).
+MILTER = ["451 4.7.1 Service unavailable - try again later", "550 5.5.0 Service unavailable"]
+
+
+@pytest.mark.parametrize("reply", MILTER, ids=["tempfail", "reject"])
+def test_local_postfix_without_opendkim_names_opendkim(fake_aloha, smtp_server, reply):
+    output = send(fake_aloha, smtp_server, rcpt_reply=reply)
+    cause, fix = classify_failure(output, local_milter=True)
+    assert cause == "dkim_milter_unavailable", output
+    assert "systemctl status opendkim" in fix and "aloha_email_local_milter_default_action" in fix
+    # Another server's "Service unavailable" is no OpenDKIM matter.
+    assert classify_failure(output)[0] != "dkim_milter_unavailable"

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from alohatest import (clear_messages, dns_records_path, dns_txt_records, file_checksums, host, host_names,
+from alohatest import (active_selector, clear_messages, dns_records_path, dns_txt_records, file_checksums, host, host_names,
                        messages, messages_for, password_forms, postconf, recipient, run_role, set_smtp_password,
-                       signed_test_emails, task_output, write_file)
+                       signed_test_emails, task_output, vault_vars_file, write_file)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[-1]
@@ -124,6 +124,31 @@ def test_milter_default_action_accept_sends_unsigned_without_opendkim(restore):
         h.check_output("systemctl start opendkim")
 
 
+MILTER_SOCKET = "/var/spool/postfix/opendkim/opendkim.sock"
+
+
+def test_milter_default_action_reject_refuses_the_test_emails_and_rolls_back(restore):
+    """reject while OpenDKIM does not answer (it runs, but its socket is
+    gone, so the role's start leaves it so): postfix refuses Aloha's mail
+    with a 5xx at the SMTP step, and the run fails naming OpenDKIM, with
+    every file restored and postfix back on tempfail."""
+    h = host(TARGET)
+    h.check_output("rm -f %s" % MILTER_SOCKET)
+    try:
+        proc = role({"aloha_email_local_milter_default_action": "reject"})
+        assert proc.returncode != 0
+        assert "send_test_email failed (dkim_milter_unavailable)" in proc.stdout, proc.stdout
+        assert re.search(r"\b5\d\d\b[^\n]*Service unavailable", proc.stdout), proc.stdout
+        assert "systemctl status opendkim" in proc.stdout
+        assert "The previous configuration was restored" in proc.stdout
+        assert file_checksums(TARGET, LOCAL_FILES) == restore
+        assert "milter_default_action = tempfail" in postconf(TARGET)
+        assert h.service("postfix").is_running
+        assert not h.check_output("postqueue -j").strip()
+    finally:
+        h.check_output("systemctl restart opendkim")
+
+
 def test_extra_sender_domain_gets_its_own_key(restore):
     """aloha_email_local_dkim_selector names only the first key: this host
     already signs with its recorded selector, which the run says, and the
@@ -203,14 +228,30 @@ def test_wrong_smarthost_password_is_refused_before_any_change(restore):
         time.sleep(2)
 
 
-def test_secure_logging_off_hides_no_local_secret(restore):
-    """A new smarthost password (the fixture's account changed with it) at
-    -vvv with secure logging off: the password file's task result is shown,
-    never its content."""
+def pem_fragments(pem, size=16):
+    """Every line of a PEM body and every SIZE-character piece of it: any
+    of them in the output means key material leaked, however wrapped."""
+    lines = [ln for ln in pem.strip().splitlines() if not ln.startswith("-----")]
+    body = "".join(lines)
+    return set(lines) | {body[i:i + size] for i in range(0, len(body) - size + 1, size)}
+
+
+def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
+    """A new smarthost password (the fixture's account changed with it) and
+    the DKIM key given from a vault file, at -vvv with secure logging off:
+    the password file's task result is shown, never its content; the key's
+    task result stays hidden, and no piece of the private key appears. The key given is the one the host
+    signs with, so the host keeps signing as before."""
     new = "N3w-relay'pa55\"%x"
+    selector = active_selector(TARGET)
+    pem = host(TARGET).check_output("cat /etc/opendkim/keys/aloha.test/%s.private" % selector)
+    keys = tmp_path / "dkim-vault.yml"
+    vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
+        {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
     set_smtp_password(new)
     try:
-        proc = role({"aloha_email_secure_logging": False, "aloha_email_local_relay_password": new}, verbosity=3)
+        proc = role({"aloha_email_secure_logging": False, "aloha_email_local_relay_password": new}, verbosity=3,
+                    extra_args=["-e", "@%s" % keys])
     finally:
         set_smtp_password(PASSWORD)
     assert proc.returncode == 0, proc.stdout
@@ -219,3 +260,39 @@ def test_secure_logging_off_hides_no_local_secret(restore):
     for form in password_forms(new, "aloha@aloha.test"):
         assert form not in proc.stdout
     assert not re.search(re.escape("N3w-relay"), proc.stdout)
+    # The key's task stays hidden whatever the switch: its item is the key.
+    install = task_output(proc.stdout, "Install the DKIM private keys given from Vault.")
+    assert "[%s] => (item=(censored due to no_log))" % TARGET in install, install
+    assert not [piece for piece in pem_fragments(pem) if piece in proc.stdout]
+
+
+def test_own_main_cf_parameters_and_inet_protocols(restore):
+    """aloha_email_local_postfix_extra: a name that is no postfix parameter
+    or one the role sets is refused before any change; a value postfix
+    refuses fails postfix's check, and every file is restored; good ones
+    reach main.cf beside inet_protocols, and mail still goes out signed."""
+    before = file_checksums(TARGET, LOCAL_FILES + SASL_DB)
+    proc = role({"aloha_email_local_postfix_extra": {"smtp-helo-name": "x", "relayhost": "[mx.example.org]"}})
+    assert proc.returncode != 0
+    assert "aloha_email_local_postfix_extra has ['smtp-helo-name']" in proc.stdout, proc.stdout
+    assert "relayhost (set it with aloha_email_local_relay_host)" in proc.stdout
+    assert "Remove them from aloha_email_local_postfix_extra" in proc.stdout
+    assert "TASK [aloha_email : Check the Aloha user and deployment" not in proc.stdout
+    assert file_checksums(TARGET, LOCAL_FILES + SASL_DB) == before
+    # mail_owner must name an unprivileged user: postfix check refuses root.
+    proc = role({"aloha_email_local_postfix_extra": {"mail_owner": "root"}, "aloha_email_local_inet_protocols": "ipv4"})
+    assert proc.returncode != 0
+    assert "mail_owner" in proc.stdout and "The previous configuration was restored" in proc.stdout, proc.stdout
+    assert file_checksums(TARGET, LOCAL_FILES + SASL_DB) == before
+    assert host(TARGET).service("postfix").is_running
+    clear_messages()
+    extra = {"message_size_limit": 20480000, "smtp_helo_timeout": "120s"}
+    proc = role({"aloha_email_local_postfix_extra": extra, "aloha_email_local_inet_protocols": "ipv4"})
+    assert proc.returncode == 0, proc.stdout
+    conf = postconf(TARGET)
+    for line in ("message_size_limit = 20480000", "smtp_helo_timeout = 120s", "inet_protocols = ipv4"):
+        assert line in conf
+    # IPv4 only: postfix listens on 127.0.0.1, no longer on ::1.
+    listening = host(TARGET).check_output("ss -Hltn 'sport = :25'")
+    assert "127.0.0.1:25" in listening and "[::1]:25" not in listening, listening
+    signed_test_emails(TARGET)

@@ -78,6 +78,14 @@ options:
         reached). C(0) does not wait.
     type: int
     default: 0
+  local_milter:
+    description:
+      - Local mode, C(EMAIL_HOST) is the role's postfix with OpenDKIM as
+        its milter. postfix's refusal when the milter does not answer
+        (C(milter_default_action) tempfail or reject) then gets the cause
+        dkim_milter_unavailable, not sender_refused.
+    type: bool
+    default: false
 notes:
   - In check mode nothing is run.
   - I(relay_wait) sees mail that waits in postfix's queue, not mail the
@@ -127,7 +135,8 @@ cause:
       host_not_found, tls_and_ssl, non_ascii_password, starttls_not_offered,
       auth_not_offered, disconnected, unknown; with I(relay_wait) also
       relay_auth_refused, relay_certificate_untrusted, relay_unreachable,
-      relay_tls_mismatch, relay_deferred.
+      relay_tls_mismatch, relay_deferred; with I(local_milter) also
+      dkim_milter_unavailable.
   returned: failure
   type: str
 fix:
@@ -286,6 +295,7 @@ def main():
             use_ssl=dict(type="bool"),
             file_path=dict(type="path"),
             relay_wait=dict(type="int", default=0),
+            local_milter=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -345,8 +355,8 @@ def main():
         module.exit_json(**result)
 
     output = stdout + "\n" + stderr
-    cause, fix = classify_failure(output, port=params["port"],
-                                  use_tls=params["use_tls"], use_ssl=params["use_ssl"])
+    cause, fix = classify_failure(output, port=params["port"], use_tls=params["use_tls"],
+                                  use_ssl=params["use_ssl"], local_milter=params["local_milter"])
     result.update(cause=cause, fix=fix)
     # Scrub again: the summary is cut from already scrubbed text, but this
     # is the line people paste into tickets.

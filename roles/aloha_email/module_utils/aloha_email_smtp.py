@@ -144,14 +144,32 @@ def _recipient_refusal(output):
     return None
 
 
-def classify_failure(output, port=None, use_tls=None, use_ssl=None):
+# postfix's replies when a milter does not answer (milter8.c, for
+# milter_default_action tempfail and reject).
+_MILTER_UNAVAILABLE_RE = re.compile(
+    r"\b(?:451|550)\b[\s,(]*b?['\"]?(?:4\.7\.1|5\.5\.0) Service unavailable")
+
+
+def classify_failure(output, port=None, use_tls=None, use_ssl=None, local_milter=False):
     """Map the output of a failed send_test_email run to (cause, fix).
 
     output: stdout and stderr together (tracebacks included). port, use_tls
     and use_ssl are the configured values, used to word the fix.
+    local_milter: the SMTP server is the role's postfix (local mode), whose
+    milter is OpenDKIM; postfix's refusal for a milter that does not answer
+    then names OpenDKIM, not the sender.
     """
     text = output or ""
     port_text = _port_text(port)
+
+    if local_milter and _MILTER_UNAVAILABLE_RE.search(text):
+        return ("dkim_milter_unavailable",
+                "postfix on this host could not reach OpenDKIM, which signs the "
+                "mail, and refused it as aloha_email_local_milter_default_action "
+                "says: check `systemctl status opendkim` and its socket "
+                "/var/spool/postfix/opendkim/opendkim.sock (`systemctl restart "
+                "opendkim` makes it again); aloha_email_local_milter_default_action: "
+                "accept would send unsigned mail instead.")
 
     if "Outgoing email not yet configured" in text:
         return ("not_configured",
