@@ -125,7 +125,17 @@ def audit_lines(rows):
             r["host"], r.get("mode"), r.get("smtp_host") or "-", r.get("port"), r.get("security"),
             _password(r, "?"), "none" if r.get("in_sync") else ",".join(str(d["setting"]) for d in r.get("drift", [])),
             _preflight(r, 80)))
+    out.extend(POSTFIX_FLAG_MISSING % name for name in _postfix_flag_missing(rows))
     return out
+
+
+POSTFIX_FLAG_MISSING = ("%s: local mode, but aloha.conf lacks [postfix] uninstall = false: Aloha's next upgrade"
+                        " uninstalls postfix and mail stops. Run the aloha_email role on it (local mode sets the flag).")
+
+
+def _postfix_flag_missing(rows):
+    """Hosts in local mode whose aloha.conf lets Aloha's upgrade uninstall postfix."""
+    return [r["host"] for r in rows if "error" not in r and _flag(r.get("postfix_flag_missing"))]
 
 
 def _cell(value):
@@ -149,6 +159,10 @@ def audit_markdown(rows):
                  "none" if r.get("in_sync") else "; ".join(json.dumps(d) for d in r.get("drift", [])),
                  _preflight(r)]
         out.append("| %s |" % " | ".join(_cell(c) for c in cells))
+    missing = _postfix_flag_missing(rows)
+    if missing:
+        out += ["", "## Local mode without the upgrade flag", ""]
+        out += ["- " + _cell(POSTFIX_FLAG_MISSING % name) for name in missing]
     return "\n".join(out) + "\n"
 
 

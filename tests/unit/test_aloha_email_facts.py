@@ -103,6 +103,28 @@ def test_broken_secrets_file_is_reported_without_its_content(tmp_path):
     assert facts.read_password(str(tmp_path / "missing"))[0] is None
 
 
+@pytest.mark.parametrize("text, kept", [
+    ("[machine]\ndeploy_type = production\n\n[postfix]\nuninstall = false\n", True),
+    ("[postfix]\nuninstall = No\n", True),
+    ("[postfix]\nuninstall = true\n", False),
+    ("[postfix]\nmailname = chat.example.com\n", False),
+    ("[machine]\ndeploy_type = production\n", False),
+    ("[other]\nuninstall = false\n", False),
+])
+def test_postfix_kept_across_upgrades(tmp_path, text, kept):
+    path = tmp_path / "aloha.conf"
+    path.write_text(text)
+    assert facts.read_postfix_kept(str(path)) == (kept, None)
+
+
+def test_postfix_kept_without_or_with_a_broken_aloha_conf(tmp_path):
+    assert facts.read_postfix_kept(str(tmp_path / "missing")) == (False, None)
+    path = tmp_path / "aloha.conf"
+    path.write_text("uninstall = false\n")
+    kept, problem = facts.read_postfix_kept(str(path))
+    assert kept is None and "MissingSectionHeaderError" in problem
+
+
 def test_module_through_ansible_never_prints_the_password(run_module, tmp_path):
     conf = tmp_path / "etc-aloha"
     conf.mkdir()
@@ -116,6 +138,7 @@ def test_module_through_ansible_never_prints_the_password(run_module, tmp_path):
     assert result["password_matches"] is True
     assert result["effective"]["mode"] == "smtp"
     assert result["settings"]["EMAIL_PORT"] == 465
+    assert result["postfix_kept"] is False  # no aloha.conf: the installer's default, uninstall
     assert "Very-Secret-42" not in proc.stdout + proc.stderr
     assert "Very-Secret-42" not in json.dumps(result)
 

@@ -202,6 +202,30 @@ def test_audit_markdown_escapes_bars_and_joins_lines():
     assert "\\\\|" not in "\n".join(lines)
 
 
+def test_local_hosts_without_the_upgrade_flag_are_reported():
+    """aloha.conf without [postfix] uninstall = false: a line after the
+    table and a Markdown section name the host; a host with the flag, one
+    in smtp mode and one not audited are not named."""
+    local = dict(AUDIT["short.example.com"], drift=[], in_sync=True)
+    facts = {"bare.example.com": dict(local, postfix_kept=False, postfix_flag_missing=True),
+             "flagged.example.com": dict(local, postfix_kept=True, postfix_flag_missing=False),
+             "synced.example.com": dict(AUDIT["synced.example.com"], postfix_kept=False, postfix_flag_missing=False),
+             "broken.example.com": AUDIT["broken.example.com"]}
+    rows = reports.audit_rows(list(facts), hostvars(facts, "aloha_email_audit"))
+    lines = reports.audit_lines(rows)
+    flagged = [line for line in lines if "lacks [postfix] uninstall = false" in line]
+    assert flagged == [reports.POSTFIX_FLAG_MISSING % "bare.example.com"]
+    assert flagged[0].startswith("bare.example.com: local mode") and "aloha_email role" in flagged[0]
+    md = reports.audit_markdown(rows)
+    section = md.split("## Local mode without the upgrade flag\n\n", 1)[1]
+    assert section == "- %s\n" % (reports.POSTFIX_FLAG_MISSING % "bare.example.com")
+    # Every host with the flag (or no row): no line, no section.
+    for r in rows:
+        r.pop("postfix_flag_missing", None)
+    assert not [line for line in reports.audit_lines(rows) if "uninstall" in line]
+    assert "##" not in reports.audit_markdown(rows)
+
+
 def test_filters_are_registered_for_the_playbooks():
     assert sorted(reports.FilterModule().filters()) == [
         "aloha_email_audit_lines", "aloha_email_audit_markdown", "aloha_email_audit_rows",

@@ -23,6 +23,8 @@ description:
   - Tells whether C(email_password) is set in the secrets file, never its
     value. Given I(expected_password) (no_log), also tells whether the
     stored password equals it.
+  - Tells whether C(aloha.conf) keeps postfix across Aloha upgrades
+    (C([postfix] uninstall = false), which local mode sets).
   - Changes nothing; supports check mode.
 options:
   config_dir:
@@ -61,6 +63,10 @@ password_set:
   returned: always
 password_matches:
   description: Whether the stored password equals expected_password; null when not asked or not set.
+  type: bool
+  returned: always
+postfix_kept:
+  description: Whether aloha.conf sets C([postfix] uninstall) to false, so that Aloha's upgrades keep postfix; false when the key or the file is missing, null when the file cannot be read.
   type: bool
   returned: always
 warnings_list:
@@ -192,6 +198,28 @@ def read_password(path, expected=None):
     return is_set, matches, None
 
 
+# How Aloha's installer reads a boolean from aloha.conf: anything else is true.
+INSTALLER_FALSE = ("0", "n", "no", "f", "false", "off", "disable", "disabled")
+
+
+def read_postfix_kept(path):
+    """(postfix_kept, problem): whether aloha.conf at PATH tells Aloha's
+    installer to keep postfix on upgrade ([postfix] uninstall = false).
+    Its default, uninstall, holds for a missing key or file."""
+    if not os.path.exists(path):
+        return False, None
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, "%s cannot be read: %s" % (path, exc.__class__.__name__)
+    except configparser.Error as exc:
+        return None, "%s does not parse (%s): Aloha's installer would fail" % (path, exc.__class__.__name__)
+    value = parser.get("postfix", "uninstall", fallback=None)
+    return value is not None and value.strip().lower() in INSTALLER_FALSE, None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -214,10 +242,13 @@ def main():
         os.path.join(config_dir, "aloha-secrets.conf"), module.params["expected_password"])
     if problem:
         problems.append(problem)
+    postfix_kept, problem = read_postfix_kept(os.path.join(config_dir, "aloha.conf"))
+    if problem:
+        problems.append(problem)
     module.exit_json(changed=False, settings=values, unknown=unknown,
                      effective=effective(values, unknown),
                      password_set=password_set, password_matches=password_matches,
-                     warnings_list=problems)
+                     postfix_kept=postfix_kept, warnings_list=problems)
 
 
 if __name__ == "__main__":
