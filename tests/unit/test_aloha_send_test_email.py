@@ -547,6 +547,7 @@ def test_a_servers_4xx_is_deferred_only_when_every_reason_is_one():
     # One test email stuck on this host's own path out: that is the cause.
     refused = "connect to mx.example.net[10.88.0.5]:25: Connection refused"
     assert aloha_send_test_email.relay_failure([GREYLISTED, refused], smarthost="")[0] == "port25_blocked"
+    assert aloha_send_test_email.relay_failure([GREYLISTED, "delivery temporarily suspended"])[0] == "relay_deferred"
     # A 5xx answer is no deferral, nor is a reason without the server's reply.
     assert aloha_send_test_email.relay_failure(["host mx said: 554 5.7.1 no"])[0] == "relay_deferred"
     assert aloha_send_test_email.relay_failure(["delivery temporarily suspended"])[0] == "relay_deferred"
@@ -554,6 +555,8 @@ def test_a_servers_4xx_is_deferred_only_when_every_reason_is_one():
 
 def test_wait_for_relay_warn_returns_at_the_first_deferral(monkeypatch):
     monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    clock = iter(range(0, 100000, 10))
+    monkeypatch.setattr(aloha_send_test_email.time, "monotonic", lambda: next(clock))
     queue = ScriptedQueue([
         queue_line("G7", 2000, "ops@example.net"),  # first attempt still running
         queue_line("G7", 2000, "ops@example.net", GREYLISTED),
