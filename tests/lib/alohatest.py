@@ -3,6 +3,7 @@ molecule inventory, the SMTP server's mailbox, and running the role again
 with other variables."""
 
 import base64
+import contextlib
 import functools
 import configparser
 import io
@@ -211,6 +212,56 @@ def set_smtp_password(password, smtp=None):
     config = json.loads(smtp.file(path).content_string)
     config["accounts"] = {user: password for user in config["accounts"]}
     write_file(smtp, path, json.dumps(config))
+
+
+@contextlib.contextmanager
+def smtp_config(**changes):
+    """The SMTP test server's config.json with CHANGES (keys such as
+    greylisted_recipients) for the block, then as it was (the server
+    re-reads it)."""
+    smtp = smtp_host()
+    path = "/etc/aloha-test-smtp/config.json"
+    before = smtp.file(path).content_string
+    try:
+        write_file(smtp, path, json.dumps(dict(json.loads(before), **changes)))
+        yield
+    finally:
+        write_file(smtp, path, before)
+
+
+@contextlib.contextmanager
+def smtp_port_filtered(port):
+    """The SMTP test host drops connections to PORT for the block, as a
+    provider's firewall does: the fixture's own nftables template
+    (filtered-port.nft.j2) rendered for PORT replaces its table, and the
+    fixture's rules come back after."""
+    name = host_names("smtp")[0]
+    rules = "/etc/aloha-test-smtp/filtered-port.nft"
+    template = ROOT / "tests/fixtures/roles/aloha_test_smtp/templates/filtered-port.nft.j2"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "tests/ansible.cfg"))
+    subprocess.run(["ansible", "-i", INVENTORY, name, "-m", "ansible.builtin.template",
+                    "-a", "src=%s dest=%s.%d mode=0644" % (template, rules, port),
+                    "-e", json.dumps({"aloha_test_smtp_filtered_port": port})],
+                   cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    smtp = smtp_host()
+    try:
+        smtp.check_output("nft -f %s.%d" % (rules, port))
+        yield
+    finally:
+        smtp.check_output("nft -f %s && rm -f %s.%d" % (rules, rules, port))
+
+
+@contextlib.contextmanager
+def dns_from_fixture(name):
+    """Host NAME resolves names through the DNS fixture on the SMTP test
+    host for the block (there the MX of example.net is the SMTP server)."""
+    h = host(name)
+    resolv = h.file("/etc/resolv.conf").content_string
+    try:
+        write_file(h, "/etc/resolv.conf", "nameserver %s\n" % address(smtp_host()))
+        yield h
+    finally:
+        write_file(h, "/etc/resolv.conf", resolv)
 
 
 def inline_vault_vars(path, name, value):

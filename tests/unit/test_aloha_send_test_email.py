@@ -509,3 +509,86 @@ def test_wait_for_relay_without_postfix_has_nothing_to_wait_for():
     module = ScriptedQueue([])
     assert aloha_send_test_email.wait_for_relay(module, ["ops@example.net"], since=0, timeout=30, secrets=[]) is None
     assert module.calls == []
+
+
+# --- direct delivery: port 25 blocked, deferrals --------------------------
+
+GREYLISTED = ("host mx.example.net[10.88.0.5] said: 450 4.7.1 <ops@example.net>: Recipient address rejected: "
+              "Greylisted, try again later (in reply to RCPT TO command)")
+
+
+@pytest.mark.parametrize("reason", [
+    "connect to mx.example.net[10.88.0.5]:25: Connection timed out",
+    "connect to mx.example.net[10.88.0.5]:25: Connection refused",
+    "connect to mx.example.net[2001:db8::25]:25: Network is unreachable",
+])
+def test_port_25_failing_without_smarthost_is_port25_blocked(reason):
+    cause, fix = aloha_send_test_email.relay_failure([reason], smarthost="")
+    assert cause == "port25_blocked"
+    assert "use a smarthost (aloha_email_local_relay_host" in fix
+
+
+@pytest.mark.parametrize("reason, smarthost", [
+    # A smarthost on port 25 that cannot be reached is the smarthost's problem.
+    ("connect to smtp.aloha.test[10.88.0.5]:25: Connection refused", "smtp.aloha.test"),
+    ("connect to smtp.aloha.test[10.88.0.5]:587: Connection timed out", "smtp.aloha.test"),
+    # System mode: whether the host's MTA has a relay is unknown.
+    ("connect to mx.example.net[10.88.0.5]:25: Connection timed out", None),
+])
+def test_connection_failure_with_a_smarthost_stays_relay_unreachable(reason, smarthost):
+    assert aloha_send_test_email.relay_failure([reason], smarthost)[0] == "relay_unreachable"
+
+
+def test_a_servers_4xx_is_deferred_only_when_every_reason_is_one():
+    cause, fix = aloha_send_test_email.relay_failure([GREYLISTED], smarthost="")
+    assert cause == "deferred" and "aloha_email_local_deferred" in fix
+    assert aloha_send_test_email.relay_failure(
+        ["host mx.example.net[10.88.0.5] refused to talk to me: 421 4.7.0 Try again later"])[0] == "deferred"
+    # One test email stuck on this host's own path out: that is the cause.
+    refused = "connect to mx.example.net[10.88.0.5]:25: Connection refused"
+    assert aloha_send_test_email.relay_failure([GREYLISTED, refused], smarthost="")[0] == "port25_blocked"
+    assert aloha_send_test_email.relay_failure([GREYLISTED, "delivery temporarily suspended"])[0] == "relay_deferred"
+    # A 5xx answer is no deferral, nor is a reason without the server's reply.
+    assert aloha_send_test_email.relay_failure(["host mx said: 554 5.7.1 no"])[0] == "relay_deferred"
+    assert aloha_send_test_email.relay_failure(["delivery temporarily suspended"])[0] == "relay_deferred"
+
+
+def test_wait_for_relay_warn_returns_at_the_first_deferral(monkeypatch):
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    clock = iter(range(0, 100000, 10))
+    monkeypatch.setattr(aloha_send_test_email.time, "monotonic", lambda: next(clock))
+    queue = ScriptedQueue([
+        queue_line("G7", 2000, "ops@example.net"),  # first attempt still running
+        queue_line("G7", 2000, "ops@example.net", GREYLISTED),
+    ])
+    msg, cause, fix, entries = aloha_send_test_email.wait_for_relay(
+        queue, ["ops@example.net"], since=1999, timeout=3600, secrets=[], smarthost="", deferred="warn")
+    assert cause == "deferred"
+    assert "queue id G7" in msg and "450 4.7.1" in msg and "Greylisted" in msg
+    assert entries == [{"queue_id": "G7", "queue_name": "deferred"}]
+    # Two looks at the queue and no retry: it did not wait out the hour.
+    assert queue.calls == [["postqueue", "-j"], ["postqueue", "-j"]]
+
+
+def test_wait_for_relay_fail_waits_and_retries_a_deferral(monkeypatch):
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(aloha_send_test_email.time, "monotonic", lambda: next(clock))
+    queue = ScriptedQueue([queue_line("G7", 2000, "ops@example.net", GREYLISTED)])
+    msg, cause, fix, _ = aloha_send_test_email.wait_for_relay(
+        queue, ["ops@example.net"], since=1999, timeout=30, secrets=[], smarthost="", deferred="fail")
+    assert cause == "deferred" and "after 30 s they are still in its queue" in msg and "Greylisted" in msg
+    assert ["postqueue", "-i", "G7"] in queue.calls
+
+
+def test_wait_for_relay_warn_still_fails_on_a_blocked_port(monkeypatch):
+    """warn is for the receiving server's deferral only: a connection that
+    never got an answer waits and fails as before."""
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(aloha_send_test_email.time, "monotonic", lambda: next(clock))
+    queue = ScriptedQueue([queue_line("H8", 2000, "ops@example.net",
+                                      "connect to mx.example.net[10.88.0.5]:25: Connection timed out")])
+    msg, cause, fix, _ = aloha_send_test_email.wait_for_relay(
+        queue, ["ops@example.net"], since=1999, timeout=30, secrets=[], smarthost="", deferred="warn")
+    assert cause == "port25_blocked" and "after 30 s" in msg and ":25: Connection timed out" in msg

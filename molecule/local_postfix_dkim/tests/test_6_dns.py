@@ -6,8 +6,8 @@ smarthost that needs no login."""
 
 import json
 
-from alohatest import (active_selector, address, clear_messages, dns_records_path, host, host_names, postconf, run_role,
-                       signed_test_emails, smtp_host, write_file)
+from alohatest import (active_selector, address, clear_messages, dns_from_fixture, dns_records_path, host, host_names,
+                       postconf, run_role, signed_test_emails, smtp_host, write_file)
 
 ALOHA = host_names("aloha")
 TARGET = ALOHA[0]
@@ -69,11 +69,8 @@ def test_smarthost_without_login():
 
 
 def test_without_smarthost_postfix_delivers_to_the_mx_directly():
-    h = host(TARGET)
-    resolv = h.file("/etc/resolv.conf").content_string
     smtp = smtp_host()
-    try:
-        write_file(h, "/etc/resolv.conf", "nameserver %s\n" % address(smtp_host()))
+    with dns_from_fixture(TARGET) as h:
         smtp.check_output("truncate -s 0 /var/log/aloha-test-dns.log")
         clear_messages()
         proc = run_role(TARGET, DIRECT, playbook=CONVERGE)
@@ -89,8 +86,6 @@ def test_without_smarthost_postfix_delivers_to_the_mx_directly():
         for m in signed_test_emails(TARGET):
             # The MX's port 25, no login.
             assert (m["port"], m["auth_user"]) == (25, None)
-    finally:
-        write_file(h, "/etc/resolv.conf", resolv)
     clear_messages()
     proc = run_role(TARGET, playbook=CONVERGE)
     assert proc.returncode == 0, proc.stdout

@@ -75,7 +75,8 @@ options:
         no longer in its queue, C(postqueue -j)). Mail still queued then
         fails the module with postfix's reason for the delay (the smarthost
         refused the login, did not prove its certificate, could not be
-        reached). C(0) does not wait.
+        reached), or as I(deferred) says when the receiving server deferred
+        it. C(0) does not wait.
     type: int
     default: 0
   local_milter:
@@ -86,6 +87,26 @@ options:
         dkim_milter_unavailable, not sender_refused.
     type: bool
     default: false
+  smarthost:
+    description:
+      - The smarthost postfix relays through (local mode's
+        C(aloha_email_local_relay_host)); empty when postfix delivers to the
+        recipients' MX itself. Only words the failure: with no smarthost, a
+        connection to port 25 that fails is the cause C(port25_blocked).
+        Not given: unknown (system mode).
+    type: str
+  deferred:
+    description:
+      - With I(relay_wait), what a test email that the receiving server
+        deferred (a 4xx reply such as greylisting, not a connection, login
+        or TLS failure) does.
+      - C(warn) returns at once with a warning that names the queue id and
+        postfix's reason (postfix retries the mail); C(fail) waits
+        I(relay_wait) seconds and fails with cause C(deferred) when the mail
+        is still queued then.
+    type: str
+    choices: [warn, fail]
+    default: warn
 notes:
   - In check mode nothing is run.
   - I(relay_wait) sees mail that waits in postfix's queue, not mail the
@@ -135,7 +156,7 @@ cause:
       host_not_found, tls_and_ssl, non_ascii_password, starttls_not_offered,
       auth_not_offered, disconnected, unknown; with I(relay_wait) also
       relay_auth_refused, relay_certificate_untrusted, relay_unreachable,
-      relay_tls_mismatch, relay_deferred; with I(local_milter) also
+      port25_blocked, relay_tls_mismatch, deferred, relay_deferred; with I(local_milter) also
       dkim_milter_unavailable.
   returned: failure
   type: str
@@ -144,8 +165,12 @@ fix:
   returned: failure
   type: str
 queued:
-  description: Local mode, I(relay_wait) set and the mail still queued; postfix's queue entries of the test emails.
-  returned: failure
+  description:
+    - Local mode, I(relay_wait) set and the mail still queued; postfix's
+      queue entries of the test emails.
+    - On success, the test emails the receiving server deferred (I(deferred)
+      C(warn)); the warning names them.
+  returned: failure, or success with deferred test emails
   type: list
   elements: dict
 cmd:
@@ -239,32 +264,84 @@ RELAY_CAUSES = (
      "relay_unreachable", "postfix cannot reach the smarthost: check aloha_email_local_relay_host and "
      "aloha_email_local_relay_port, and that the firewall lets this host connect out to that port"),
 )
+# No smarthost and the recipient's MX cannot be reached on port 25: most
+# clouds block outgoing port 25 by default.
+PORT25_RE = re.compile(r"connect to \S+\[[^\]]*\]:25: (?:Connection refused|Connection timed out"
+                       r"|Network is unreachable|No route to host)")
+PORT25_FIX = ("postfix delivers directly (no smarthost) and cannot connect to the recipient's mail server on "
+              "port 25, which most hosting providers block: use a smarthost (aloha_email_local_relay_host, "
+              "with aloha_email_local_relay_port, aloha_email_local_relay_user and "
+              "aloha_email_local_relay_password), or have the provider open outgoing port 25")
+# The next server answered and said "later" (greylisting, a full mailbox,
+# rate limits): postfix keeps the mail and retries it.
+SERVER_DEFERRED_RE = re.compile(r"\bsaid: 4\d\d\b|refused to talk to me: 4\d\d\b")
+DEFERRED_FIX = ("the receiving server deferred the mail with a temporary (4xx) reply, as greylisting does; "
+                "postfix retries it (`postqueue -p` on the host shows it). Set aloha_email_local_deferred: warn "
+                "to accept a deferral with a warning")
 
 
-def relay_failure(reasons):
-    """(cause, fix) for postfix's delay reasons of the queued test emails."""
+def relay_failure(reasons, smarthost=None):
+    """(cause, fix) for postfix's delay reasons of the queued test emails.
+    SMARTHOST: the relay host, "" for direct delivery, None when unknown."""
     text = " ".join(reasons)
     for pattern, cause, fix in RELAY_CAUSES:
         if re.search(pattern, text):
+            if cause == "relay_unreachable" and smarthost == "" and PORT25_RE.search(text):
+                return "port25_blocked", PORT25_FIX
             return cause, fix
+    # Only when every test email got a server's 4xx: anything else is a
+    # failure of this host's own path out.
+    if reasons and all(SERVER_DEFERRED_RE.search(r) for r in reasons):
+        return "deferred", DEFERRED_FIX
     return "relay_deferred", ("postfix could not pass the mail on yet: see its reason above and "
                               "`postqueue -p` on the host")
 
 
-def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None):
+def delay_reasons(entries, secrets=(), login_user=None, known=None):
+    """postfix's scrubbed delay reasons of the queue ENTRIES, one each.
+    KNOWN: {queue id: reasons} seen before, for an entry that is being
+    retried (active) and shows none now."""
+    found = set()
+    for e in entries:
+        reasons = [r["delay_reason"] for r in e.get("recipients", []) if r.get("delay_reason")]
+        found.update(reasons or (known or {}).get(e.get("queue_id"), []))
+    return sorted(set(scrub(r, secrets, login_user) for r in found))
+
+
+def deferred_by_server(entries, smarthost=None):
+    """True when every one of ENTRIES waits in the deferred queue because
+    the receiving server answered 4xx (relay_failure's cause deferred)."""
+    if not entries or any(e.get("queue_name") != "deferred" for e in entries):
+        return False
+    recipients = [r for e in entries for r in e.get("recipients", [])]
+    if not all(r.get("delay_reason") for r in recipients):
+        return False
+    return relay_failure(delay_reasons(entries), smarthost)[0] == "deferred"
+
+
+def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None, smarthost=None, deferred="fail"):
     """None when postfix passed the test emails on within TIMEOUT seconds;
-    else (msg, cause, fix, entries)."""
+    else (msg, cause, fix, entries). With DEFERRED "warn", returns as soon
+    as the receiving server has deferred every queued test email (cause
+    deferred); the caller warns instead of failing."""
     # System mode's MTA may be another than postfix: nothing to watch then.
     if module.get_bin_path("postqueue") is None:
         return None
     deadline = time.monotonic() + timeout
+    known = {}
     while True:
         rc, out, err = module.run_command(["postqueue", "-j"])
         if rc != 0:
             return ("postqueue -j failed (rc %s): %s" % (rc, scrub(err, secrets, login_user).strip()), "relay_deferred",
                     "check that postfix runs on this host", [])
         entries = queued_test_emails(out, recipients, since)
+        for entry in entries:
+            known[entry.get("queue_id")] = delay_reasons([entry]) or known.get(entry.get("queue_id"), [])
         if not entries or time.monotonic() >= deadline:
+            break
+        # The server said "later": waiting longer rarely helps (greylisting
+        # lasts minutes) and postfix retries it anyway.
+        if deferred == "warn" and deferred_by_server(entries, smarthost):
             break
         # A deferred test email would wait for the next queue run: retry it
         # now. Only the test emails: other mail in the queue keeps its schedule.
@@ -274,11 +351,16 @@ def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None)
         time.sleep(3)
     if not entries:
         return None
-    reasons = sorted(set(scrub(r.get("delay_reason", ""), secrets, login_user) for e in entries
-                         for r in e.get("recipients", []) if r.get("delay_reason")))
-    cause, fix = relay_failure(reasons)
-    msg = ("send_test_email handed %d test emails to postfix, but after %d s they are still in its queue "
-           "(%s): %s. Fix: %s" % (len(entries), timeout, cause, "; ".join(reasons) or "no reason given yet", fix))
+    reasons = delay_reasons(entries, secrets, login_user, known)
+    cause, fix = relay_failure(reasons, smarthost)
+    ids = ", ".join(e.get("queue_id") or "?" for e in entries)
+    if cause == "deferred" and deferred == "warn":
+        msg = ("the receiving server deferred %d test emails (postfix queue id %s): %s. postfix retries them; "
+               "`postqueue -p` on the host shows them until they leave" % (len(entries), ids, "; ".join(reasons)))
+    else:
+        msg = ("send_test_email handed %d test emails to postfix, but after %d s they are still in its queue "
+               "(%s; queue id %s): %s. Fix: %s" % (len(entries), timeout, cause, ids,
+                                                   "; ".join(reasons) or "no reason given yet", fix))
     return msg, cause, fix, [dict(queue_id=e.get("queue_id"), queue_name=e.get("queue_name")) for e in entries]
 
 
@@ -296,6 +378,8 @@ def main():
             file_path=dict(type="path"),
             relay_wait=dict(type="int", default=0),
             local_milter=dict(type="bool", default=False),
+            smarthost=dict(type="str"),
+            deferred=dict(type="str", choices=["warn", "fail"], default="warn"),
         ),
         supports_check_mode=True,
     )
@@ -343,15 +427,22 @@ def main():
                              % (file_path, " and ".join(repr(m) for m in missing), result["fix"]))
             module.fail_json(**result)
     if rc == 0 and params["relay_wait"] > 0:
-        stuck = wait_for_relay(module, recipients, since, params["relay_wait"], secrets, login_user)
+        stuck = wait_for_relay(module, recipients, since, params["relay_wait"], secrets, login_user,
+                               params["smarthost"], params["deferred"])
         if stuck:
             msg, cause, fix, entries = stuck
-            result.update(msg=msg, cause=cause, fix=fix, queued=entries)
-            module.fail_json(**result)
+            if cause == "deferred" and params["deferred"] == "warn":
+                module.warn(msg)
+                result["queued"] = entries
+            else:
+                result.update(msg=msg, cause=cause, fix=fix, queued=entries)
+                module.fail_json(**result)
     if rc == 0:
         count = re.search(r"Successfully sent (\d+) emails?", stdout)
         result["msg"] = "Sent %s test emails to %s" % (
             count.group(1) if count else 2, ", ".join(recipients))
+        if result.get("queued"):
+            result["msg"] += "; the receiving server deferred %d of them (see the warning)" % len(result["queued"])
         module.exit_json(**result)
 
     output = stdout + "\n" + stderr
