@@ -5,6 +5,7 @@ recipient domain's MX and delivers there directly, signed. Also a
 smarthost that needs no login."""
 
 import json
+import re
 
 from alohatest import (active_selector, address, clear_messages, dns_from_fixture, dns_records_path, host, host_names,
                        postconf, run_role, signed_test_emails, smtp_host, write_file)
@@ -36,6 +37,19 @@ def dns_check(name):
     return {domain: lines["%s._domainkey.%s." % (selector, domain)] for domain in ("aloha.test", "%s.aloha.test" % name)}
 
 
+def mismatched_records(name, other):
+    """NAME's records file with aloha.test's records carrying OTHER's key
+    for OTHER's own domain, and without NAME's own domain."""
+    record = r'^(\S+\._domainkey\.%s\. 3600 IN TXT )("[^"]*"(?: "[^"]*")*)'
+    theirs = re.search(record % re.escape("%s.aloha.test" % other), dns_records_path(other).read_text(), re.M)
+    assert theirs, dns_records_path(other).read_text()
+    mine = dns_records_path(name).read_text()
+    wrong, count = re.subn(record % re.escape("aloha.test"), lambda m: m.group(1) + theirs.group(2), mine, flags=re.M)
+    assert count >= 1, mine
+    assert wrong != mine
+    return re.sub(record % re.escape("%s.aloha.test" % name) + ".*$", "", wrong, flags=re.M)
+
+
 def test_dns_check_tells_unpublished_matching_and_mismatched_records_apart():
     smtp = smtp_host()
     try:
@@ -44,8 +58,10 @@ def test_dns_check_tells_unpublished_matching_and_mismatched_records_apart():
         # The records exactly as the role wrote them for the operator.
         write_file(smtp, PUBLISHED, dns_records_path(TARGET).read_text())
         assert set(dns_check(TARGET).values()) == {"published and matches the key."}
-        # Another host's key for the shared domain, none for the host's own.
-        write_file(smtp, PUBLISHED, dns_records_path(OTHER).read_text())
+        # The shared domain's record with another key (the other host's own
+        # domain's: the hosts share aloha.test's key from Vault), none for
+        # the host's own domain.
+        write_file(smtp, PUBLISHED, mismatched_records(TARGET, OTHER))
         status = dns_check(TARGET)
         assert status["aloha.test"] == "published but DOES NOT match the key: publish the record above."
         assert status["%s.aloha.test" % TARGET] == "not published yet (NXDOMAIN)."
