@@ -46,18 +46,18 @@ def test_hosts_sharing_a_domain_verify_against_one_set_of_records():
 
 
 def test_a_domain_two_hosts_would_each_make_a_key_for_is_refused_before_any_change():
-    """news.aloha.test has no key in Vault: each host would generate its
+    """fleet.aloha.test has no key in Vault: each host would generate its
     own under the one selector. aloha.test, given from Vault, is no clash."""
     before = {name: file_checksums(name, FILES) for name in ALOHA}
-    domains = [SHARED, "news.aloha.test"]
+    domains = [SHARED, "fleet.aloha.test"]
     proc = run_role("aloha", {"aloha_email_local_domains": domains}, playbook=CONVERGE)
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
-    assert "._domainkey.news.aloha.test (%s)" % ", ".join(sorted(ALOHA)) in out, proc.stdout
+    assert "._domainkey.fleet.aloha.test (%s)" % ", ".join(sorted(ALOHA)) in out, proc.stdout
     assert "._domainkey.aloha.test (" not in out
     for fix in ("aloha_email_local_dkim_keys", "aloha_email_local_dkim_selector", "playbooks/dkim_rotate.yml"):
         assert fix in out, proc.stdout
     assert "Nothing was changed on the hosts of this run." in out
     for name in ALOHA:
         assert file_checksums(name, FILES) == before[name]
-        assert not host(name).file("/etc/opendkim/keys/news.aloha.test").exists
+        assert not host(name).file("/etc/opendkim/keys/fleet.aloha.test").exists
