@@ -178,20 +178,28 @@ def effective(values, unknown=()):
     return eff
 
 
-def read_password(path, expected=None):
-    """(password_set, password_matches, problem). The value never leaves."""
-    if not os.path.exists(path):
-        return None, None, "%s does not exist" % path
+def _read_ini(path, invalid):
+    """(parser, problem) for the INI file at PATH. INVALID words a file that
+    does not parse (% path, error kind): configparser's message may quote a
+    line of the file, so only the kind of error is said."""
     parser = configparser.RawConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except (OSError, UnicodeDecodeError) as exc:
-        return None, None, "%s cannot be read: %s" % (path, exc.__class__.__name__)
+        return None, "%s cannot be read: %s" % (path, exc.__class__.__name__)
     except configparser.Error as exc:
-        # The message may quote a line of the file: say only what kind.
-        return None, None, "%s is not a valid secrets file (%s): Aloha would not start" % (
-            path, exc.__class__.__name__)
+        return None, invalid % (path, exc.__class__.__name__)
+    return parser, None
+
+
+def read_password(path, expected=None):
+    """(password_set, password_matches, problem). The value never leaves."""
+    if not os.path.exists(path):
+        return None, None, "%s does not exist" % path
+    parser, problem = _read_ini(path, "%s is not a valid secrets file (%s): Aloha would not start")
+    if problem:
+        return None, None, problem
     value = parser.get("secrets", "email_password", fallback="")
     is_set = bool(value)
     matches = None if expected is None else (is_set and value == expected)
@@ -208,14 +216,9 @@ def read_postfix_kept(path):
     Its default, uninstall, holds for a missing key or file."""
     if not os.path.exists(path):
         return False, None
-    parser = configparser.RawConfigParser()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, "%s cannot be read: %s" % (path, exc.__class__.__name__)
-    except configparser.Error as exc:
-        return None, "%s does not parse (%s): Aloha's installer would fail" % (path, exc.__class__.__name__)
+    parser, problem = _read_ini(path, "%s does not parse (%s): Aloha's installer would fail")
+    if problem:
+        return None, problem
     value = parser.get("postfix", "uninstall", fallback=None)
     return value is not None and value.strip().lower() in INSTALLER_FALSE, None
 
