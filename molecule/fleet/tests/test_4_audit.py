@@ -10,12 +10,11 @@ import json
 import pytest
 
 from alohatest import (ALOHA_FILES, ROOT, file_checksums, fleet_report, host, host_names, messages, password_forms,
-                       read_secrets, run_fleet, smtp_host, vault_password)
+                       read_secrets, run_fleet, smtp_log_since, smtp_log_size, vault_password)
 
 ALOHA = host_names("aloha")
 DRIFTED = host_names("fleet_a")[-1]
 SETTINGS = "/etc/aloha/settings.py"
-SMTP_LOG = "/var/log/aloha-test-smtp.log"
 
 
 def real_state(name):
@@ -107,14 +106,13 @@ def file_state(name):
 
 @pytest.fixture(scope="module")
 def audit_for_real():
-    smtp = smtp_host()
     before = {name: file_state(name) for name in ALOHA}
-    log_size = int(smtp.check_output("stat -c %%s %s" % SMTP_LOG))
+    log_size = smtp_log_size()
     count = len(messages())
     proc = run_fleet("playbooks/audit.yml", report="audit-real")
     return dict(proc=proc, report=fleet_report("audit-real", "audit.json"), before=before,
                 after={name: file_state(name) for name in ALOHA},
-                smtp_log=smtp.check_output("tail -c +%d %s" % (log_size + 1, SMTP_LOG)),
+                smtp_log=smtp_log_since(log_size),
                 mails=len(messages()) - count)
 
 
