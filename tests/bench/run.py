@@ -144,6 +144,7 @@ def start_containers(n, prefix):
 
 # One host key (ed25519: generating RSA keys costs seconds per host).
 SSHD = """set -e
+rm -f /etc/ssh/ssh_host_*
 ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
 install -d -m 700 /root/.ssh
 cat >/root/.ssh/authorized_keys
