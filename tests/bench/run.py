@@ -30,6 +30,7 @@ import concurrent.futures
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,8 +94,17 @@ def tree_rss_kb(pid):
     return total
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(cmd):
-    """(wall seconds, peak controller RSS MiB, returncode, output) of cmd."""
+    """(wall seconds, peak controller RSS MiB, returncode, output, controller
+    CPU seconds) of cmd. The CPU is the ansible-playbook process tree's
+    (its forks and their SSH clients), not the hosts': what a controller
+    sized for a fleet must supply."""
+    cpu = children_cpu()
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = [0]
@@ -108,7 +118,7 @@ def timed(cmd):
     t.start()
     out = proc.communicate()[0]
     t.join()
-    return time.monotonic() - start, peak[0] / 1024.0, proc.returncode, out
+    return time.monotonic() - start, peak[0] / 1024.0, proc.returncode, out, children_cpu() - cpu
 
 
 def podman_out(*args):
@@ -144,6 +154,8 @@ def start_containers(n, prefix):
 
 # One host key (ed25519: generating RSA keys costs seconds per host).
 SSHD = """set -e
+# systemctl enable --now fails while systemd is still booting (a loaded machine).
+systemctl is-system-running --wait >/dev/null 2>&1 || true
 rm -f /etc/ssh/ssh_host_*
 ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
 install -d -m 700 /root/.ssh
@@ -217,12 +229,39 @@ def fmt_span(span):
     return "%d" % span[0] if span[0] == span[1] else "%d-%d" % span
 
 
+README_BEGIN = "<!-- bench table: written by tests/bench/run.py --readme -->"
+README_END = "<!-- end of bench table -->"
+
+
+def write_readme(table, args, load_before, seconds):
+    """Replace the README's bench table (between the markers) with TABLE,
+    the command that made it, the date and the machine's load."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    command = "tests/bench/run.py --readme %s" % " ".join(str(n) for n in args.sizes)
+    block = "\n".join([
+        "",
+        "Made by `.venv/bin/python %s` on %s, %d CPUs, %.0f s in all; load average (1, 5, 15 min) "
+        "%.1f/%.1f/%.1f before, %.1f/%.1f/%.1f after:" % (
+            command, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), seconds,
+            *load_before, *os.getloadavg()),
+        "",
+    ] + table + [""])
+    readme.write_text(text[:begin] + block + text[end:])
+    print("==> README.md: bench table written")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="*", type=int, default=[10, 20, 40])
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--prefix", default=PREFIX)
+    parser.add_argument("--readme", action="store_true",
+                        help="put the table, with this command, into the README (between its bench markers)")
     args = parser.parse_args()
+    started = time.monotonic()
+    load_before = os.getloadavg()
     # The fixture images (rebuilt only when their inputs changed).
     sh(["tests/images/build-fixtures"])
     workdir = Path(tempfile.mkdtemp(prefix="aloha-bench-"))
@@ -276,16 +315,19 @@ def main():
         ("floor.yml", "tests/bench/floor.yml (writes + restart + send every run)"),
         ("first rollout", "role, first rollout"),
     ]
-    print("\n| N | run | wall s | s/host | vs idempotent floor | vs floor.yml | module round trips/host "
-          "(tasks / ssh) | peak controller MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    table = ["| N | run | wall s | s/host | vs idempotent floor | vs floor.yml | module round trips/host "
+             "(tasks / ssh) | peak controller MiB | controller CPU s/host |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, figures in rows:
         idem, floor = figures["idempotent floor"][0], figures["floor.yml"][0]
         for key, label in labels:
-            wall, mem, _, _ = figures[key]
+            wall, mem, _, _, cpu = figures[key]
             trips = "%s / %s" % tuple(fmt_span(s) for s in counts[key]) if key in counts else ""
-            print("| %d | %s | %.1f | %.2f | %.2fx | %.2fx | %s | %.0f |" % (
-                n, label, wall, wall / n, wall / idem, wall / floor, trips, mem))
+            table.append("| %d | %s | %.1f | %.2f | %.2fx | %.2fx | %s | %.0f | %.2f |" % (
+                n, label, wall, wall / n, wall / idem, wall / floor, trips, mem, cpu / n))
+    print("\n" + "\n".join(table))
+    if args.readme:
+        write_readme(table, args, load_before, time.monotonic() - started)
     if not args.keep:
         subprocess.run(["podman", "rm", "-f", smtp] + hosts, env=env(), capture_output=True)
 
