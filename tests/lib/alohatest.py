@@ -336,7 +336,7 @@ def smtp_logins(name):
     return len(re.findall(r"peer=%s AUTH " % re.escape(address(host(name))), log))
 
 
-def run_fleet(playbook, extra_vars=None, report=None, check=False):
+def run_fleet(playbook, extra_vars=None, report=None, check=False, verbosity=0):
     """Run a fleet playbook over SSH with the fleet inventory (group_vars and
     vault in molecule/fleet/inventory, the containers' IPs in
     .cache/fleet/hosts.yml). report names the report directory under
@@ -345,7 +345,7 @@ def run_fleet(playbook, extra_vars=None, report=None, check=False):
     if report:
         extra["aloha_email_report_dir"] = str(FLEET_REPORTS / report)
     cmd = ["ansible-playbook", "-i", str(FLEET_INVENTORY), "-i", str(FLEET_HOSTS), str(ROOT / playbook),
-           "-e", json.dumps(extra)] + ["--check"] * check
+           "-e", json.dumps(extra)] + ["--check"] * check + ["-" + "v" * verbosity] * bool(verbosity)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "tests/ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                ANSIBLE_VAULT_PASSWORD_FILE=str(ROOT / "molecule/resources/vault-password"))
     return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

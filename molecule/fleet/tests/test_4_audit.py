@@ -6,6 +6,7 @@ no file changes, not even its times, and no connection to the SMTP server."""
 import ast
 import base64
 import json
+import time
 
 import pytest
 
@@ -43,7 +44,11 @@ def audit():
     h.check_output("printf '\\n# ops: temporary port\\nEMAIL_PORT = 2525\\n' >> %s" % SETTINGS)
     before = {name: file_checksums(name) for name in ALOHA}
     count = len(messages())
-    proc = run_fleet("playbooks/audit.yml", {"aloha_email_audit_preflight": True}, report="audit", check=True)
+    started = int(time.time()) - 1
+    # -vvv: every module's options are printed (a password option without
+    # no_log would show), and verbosity 0 prints a subset of it.
+    proc = run_fleet("playbooks/audit.yml", {"aloha_email_audit_preflight": True}, report="audit", check=True,
+                     verbosity=3)
     after = {name: file_checksums(name) for name in ALOHA}
     mails = len(messages()) - count
     # The hosts' real state while the audit ran (with the drift in place).
@@ -51,7 +56,7 @@ def audit():
     h.check_output("echo %s | base64 -d > %s" % (base64.b64encode(original.encode()).decode(), SETTINGS))
     assert h.file(SETTINGS).content_string == original
     return dict(proc=proc, report=fleet_report("audit", "audit.json"), before=before, after=after, mails=mails,
-                real=real)
+                real=real, started=started)
 
 
 def test_audit_runs_and_changes_nothing(audit):
@@ -95,6 +100,19 @@ def test_report_files_and_screen_never_hold_a_password(audit):
     for text in [md, audit["proc"].stdout, json.dumps(audit["report"])] + [p.read_text() for p in raw_report]:
         for form in forms:
             assert form not in text, form
+
+
+def test_audit_leaves_no_password_in_the_hosts_journal(audit):
+    # A module logs its options to the journal ("Invoked with ..."), except
+    # the no_log ones: aloha_email_facts gets the expected password.
+    forms = password_forms(vault_password()) | password_forms("B-fleet%pass;42", "fleet-b@aloha.test")
+    for name in ALOHA:
+        # This audit's lines only (the containers share the controller's clock).
+        journal = host(name).run("journalctl --no-pager --since @%d 2>/dev/null" % audit["started"]).stdout
+        # The module's own line is there: the search is not of an empty journal.
+        assert "ansible-aloha_email_facts" in journal, name
+        for form in forms:
+            assert form not in journal, (name, form)
 
 
 def file_state(name):

@@ -3,10 +3,11 @@ postfix and OpenDKIM then do: postfix's names, unrestricted senders, the
 milter's default action with OpenDKIM down, an extra sender domain (and a
 selector that names only the first key), a wrong smarthost password
 (refused by the smarthost preflight before any change; without the
-preflight, rolled back so that mail flows again) and secure logging off at
--vvv. Each test leaves the host as the scenario converged it."""
+preflight, rolled back so that mail flows again), secure logging off at
+-vvv, and on (the default) at -vvv. Each test leaves the host as the scenario converged it."""
 
 import configparser
+import hashlib
 import json
 import re
 import time
@@ -236,6 +237,24 @@ def pem_fragments(pem, size=16):
     return set(lines) | {body[i:i + size] for i in range(0, len(body) - size + 1, size)}
 
 
+SASL_PASSWD = "/etc/postfix/sasl_passwd"
+
+
+def file_digests(name, path):
+    """The checksums Ansible prints of a file (stat's and copy's sha1, copy's
+    md5) and the role's own (sha1), made on the host from the file itself.
+    The smarthost password file is its host, port and user (in main.cf and
+    the inventory) and the password: any of its digests confirms a guessed
+    password offline, so it is a leak."""
+    out = host(name).check_output("md5sum %s; sha1sum %s; sha256sum %s" % ((path,) * 3))
+    return {line.split()[0] for line in out.splitlines()}
+
+
+def secret_digests(*secrets):
+    return {getattr(hashlib, algo)(text.encode()).hexdigest() for text in secrets
+            for algo in ("md5", "sha1", "sha256")}
+
+
 def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     """A new smarthost password (the fixture's account changed with it) and
     the DKIM key given from a vault file, at -vvv with secure logging off:
@@ -248,6 +267,7 @@ def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     keys = tmp_path / "dkim-vault.yml"
     vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
         {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
+    old_digests = file_digests(TARGET, SASL_PASSWD)
     set_smtp_password(new)
     try:
         proc = role({"aloha_email_secure_logging": False, "aloha_email_local_relay_password": new}, verbosity=3,
@@ -257,6 +277,10 @@ def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     assert proc.returncode == 0, proc.stdout
     write = task_output(proc.stdout, "Write the smarthost's SASL password file.")
     assert "changed: [%s]" % TARGET in write and "censored" not in write
+    # The checksums of the smarthost files stay hidden whatever the switch.
+    sums = task_output(proc.stdout, "Read the checksums of postfix's main.cf and smarthost password file.")
+    assert "[%s] => (item=(censored due to no_log))" % TARGET in sums, sums
+    assert not [digest for digest in old_digests if digest in proc.stdout]
     for form in password_forms(new, "aloha@aloha.test"):
         assert form not in proc.stdout
     assert not re.search(re.escape("N3w-relay"), proc.stdout)
@@ -264,6 +288,40 @@ def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     install = task_output(proc.stdout, "Install the DKIM private keys given from Vault.")
     assert "[%s] => (item=(censored due to no_log))" % TARGET in install, install
     assert not [piece for piece in pem_fragments(pem) if piece in proc.stdout]
+
+
+def test_secure_logging_hides_the_local_secrets_at_vvv(restore, tmp_path):
+    """Secure logging on (the default) at -vvv, with a new smarthost
+    password (the fixture's account changed with it) and the DKIM key given
+    from a vault file: the tasks that hold them (the password file's write,
+    the checksums of the smarthost files, the key's install) are censored,
+    and no form of the password, no piece of the key and no digest of the
+    password file (old or new) or of either secret is in the output."""
+    new = "N3w-relay'pa55\"%y"
+    selector = active_selector(TARGET)
+    pem = host(TARGET).check_output("cat /etc/opendkim/keys/aloha.test/%s.private" % selector)
+    keys = tmp_path / "dkim-vault.yml"
+    vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
+        {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
+    digests = file_digests(TARGET, SASL_PASSWD) | secret_digests(PASSWORD, new, pem.strip(), pem.strip() + "\n")
+    set_smtp_password(new)
+    try:
+        proc = role({"aloha_email_local_relay_password": new}, verbosity=3, extra_args=["-e", "@%s" % keys])
+    finally:
+        set_smtp_password(PASSWORD)
+    assert proc.returncode == 0, proc.stdout
+    assert new in host(TARGET).check_output("cat %s" % SASL_PASSWD)
+    digests |= file_digests(TARGET, SASL_PASSWD)
+    write = task_output(proc.stdout, "Write the smarthost's SASL password file.")
+    assert "changed: [%s]" % TARGET in write and "censored" in write, write
+    sums = task_output(proc.stdout, "Read the checksums of postfix's main.cf and smarthost password file.")
+    assert "[%s] => (item=(censored due to no_log))" % TARGET in sums, sums
+    install = task_output(proc.stdout, "Install the DKIM private keys given from Vault.")
+    assert "[%s] => (item=(censored due to no_log))" % TARGET in install, install
+    for form in password_forms(new, "aloha@aloha.test") | password_forms(PASSWORD, "aloha@aloha.test"):
+        assert form not in proc.stdout
+    assert not [piece for piece in pem_fragments(pem) if piece in proc.stdout]
+    assert not [digest for digest in digests if digest in proc.stdout]
 
 
 def test_own_main_cf_parameters_and_inet_protocols(restore):
