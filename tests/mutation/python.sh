@@ -27,6 +27,10 @@ if [ ! -d "$MUT_DIR" ]; then
 fi
 cd "$MUT_DIR"
 export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
+# Modules run in the pytest process (tests/unit/conftest.py), not through the
+# ansible command: milliseconds instead of seconds per test. The tests that
+# need the command (marked ansible_cli) still use it, after the others.
+export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
 
 LIB=roles/aloha_email/library
 UTILS=roles/aloha_email/module_utils

@@ -50,6 +50,7 @@ def test_restart_runs_the_script(run_module, tmp_path):
     assert "Restarting django server" in (path / "scripts" / "ran.log").read_text()
 
 
+@pytest.mark.ansible_cli
 @pytest.mark.parametrize("verbosity", [0, 4])
 def test_failed_restart_names_the_cause_with_a_scrubbed_tail(run_module, tmp_path, verbosity):
     path = deploy(tmp_path, FAILING)

@@ -365,6 +365,7 @@ def test_state_absent_removes_only_that_line(run_module, tmp_path):
     assert result["changed"] is False
 
 
+@pytest.mark.ansible_cli
 def test_password_never_in_verbose_diff_output(run_module, tmp_path):
     password = "Sup3r;Secret#Value%{{ nope }}"
     text = SECRETS.replace("avatar_salt", "email_password = Old;Secret#Value\navatar_salt")
@@ -383,6 +384,7 @@ def test_password_never_in_verbose_diff_output(run_module, tmp_path):
     assert read_secrets(path).get("secrets", "email_password") == password
 
 
+@pytest.mark.ansible_cli
 def test_password_not_in_failure_output(run_module, tmp_path):
     password = "Sup3r;Secret\nSecond"
     path = write(tmp_path / "aloha-secrets.conf", SECRETS)
@@ -393,6 +395,7 @@ def test_password_not_in_failure_output(run_module, tmp_path):
     assert "Sup3r;Secret" not in output and "Second" not in output
 
 
+@pytest.mark.ansible_cli
 def test_module_runs_on_each_target_python(run_module, tmp_path, target_python):
     python = target_python
     path = write(tmp_path / "aloha-secrets.conf", SECRETS)

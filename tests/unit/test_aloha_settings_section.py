@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "roles/aloha_email/library"))
 import aloha_settings_section as mod  # noqa: E402
+from conftest import INPROCESS, run_module_inprocess  # noqa: E402
 
 TITLE = "Outgoing email (SMTP) settings."
 MANAGED = ["EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_HOST_USER"]
@@ -140,6 +141,8 @@ if not os.path.exists(ANSIBLE):
 
 
 def ansible_module(tmp_path, args, check=False, diff=False):
+    if INPROCESS:
+        return run_module_inprocess(tmp_path, "aloha_settings_section", args, check=check, diff=diff)[1]
     cmd = [ANSIBLE, "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
     cmd += ["--check"] * check + ["--diff"] * diff
     env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),

@@ -113,6 +113,7 @@ def test_tokens_are_filled_like_aloha():
 
 # --- success ------------------------------------------------------------------
 
+@pytest.mark.ansible_cli
 def test_success_over_starttls(run_module, smtp_server, trust, target_python):
     port, behaviour = smtp_server(accounts={USER: PASSWORD}, starttls_context=trust)
     proc, result = run_module("aloha_smtp_preflight", args(port, use_tls=True),
@@ -284,6 +285,7 @@ def test_starttls_not_offered(run_module, smtp_server):
                   "STARTTLS extension not supported by server", "aloha_email_port: 587")
 
 
+@pytest.mark.ansible_cli
 def test_output_clean_at_vvv(run_module, smtp_server):
     port, _ = smtp_server(accounts={USER: "other"}, mechanisms=("LOGIN",))
     proc, _ = run_module("aloha_smtp_preflight", args(port), secrets={"pw": PASSWORD},
