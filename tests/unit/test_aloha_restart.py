@@ -51,6 +51,7 @@ def test_restart_runs_the_script(run_module, tmp_path):
     assert (result["changed"], result["restarted"], result["rc"]) == (True, True, 0)
     assert result["stdout_lines"] == ["Done!"]
     assert result["cmd"] == [str(path / "scripts" / "restart-server")]
+    assert result["msg"] == "Aloha restarted"
     assert "Restarting django server" in (path / "scripts" / "ran.log").read_text()
 
 
@@ -170,3 +171,12 @@ def test_check_mode_names_the_command_it_would_run(run_module, tmp_path):
     script = path / "scripts" / "restart-server"
     _, result = run_module("aloha_restart", dict(args(path), user="aloha"), secrets={"pw": PASSWORD}, check=True)
     assert result["msg"] == "would run runuser -u aloha -- %s" % script
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_a_failure_names_the_whole_command(run_module, tmp_path):
+    # nobody may not enter pytest's private tmp directory: runuser's command fails.
+    path = deploy(tmp_path, WORKING)
+    _, result = run_module("aloha_restart", dict(args(path), user="nobody"), secrets={"pw": PASSWORD})
+    assert result["cause"] == "restart_failed"
+    assert result["error"].startswith("runuser -u nobody -- %s exited with rc " % (path / "scripts" / "restart-server"))
