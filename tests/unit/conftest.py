@@ -20,6 +20,7 @@ import json
 import os
 import pwd
 import re
+import runpy
 import shutil
 import socket
 import socketserver
@@ -153,7 +154,7 @@ def _controller_view(name, result):
 
 
 def run_module_inprocess(tmp_path, name, args, secrets=None, check=False, diff=False):
-    """Runs LIBRARY/name.py's main() here, imported fresh from the file (a
+    """Runs LIBRARY/name.py here as __main__, read fresh from the file (a
     mutated copy under test is what runs), with the args as Ansible would
     hand them over. Returns (completed_process, result) like run_module."""
     # Outside tmp_path: some tests list what the module left there.
@@ -169,15 +170,13 @@ def _run_main(name, args, check, diff, module_tmp):
                        _ansible_verbosity=0, _ansible_module_name=name,
                        _ansible_tmpdir=module_tmp, _ansible_remote_tmp=module_tmp,
                        _ansible_keep_remote_files=False)
-    spec = importlib.util.spec_from_file_location("aloha_inprocess_" + name, LIBRARY / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
     out, err = io.StringIO(), io.StringIO()
     crash = None
     with patch_module_args(module_args), contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(err):
         try:
-            spec.loader.exec_module(module)
-            module.main()
+            # As Ansible runs it: the file's code as __main__, read afresh.
+            runpy.run_path(str(LIBRARY / (name + ".py")), run_name="__main__")
         except SystemExit:
             pass
         except Exception:  # noqa: BLE001 - Ansible reports a crash as a failed result
