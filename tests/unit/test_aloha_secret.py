@@ -414,3 +414,12 @@ def test_module_edits_symlink_target_and_keeps_link(run_module, tmp_path):
     assert result["changed"] is True, proc.stdout
     assert link.is_symlink()
     assert read_secrets(real).get("secrets", "email_password") == "via-link"
+
+
+def test_state_present_needs_a_value(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_text("[secrets]\nemail_password = old\n")
+    _, result = run_module("aloha_secret", dict(path=str(path), state="present"))
+    assert result["failed"] is True
+    assert result["msg"] == "state is present but all of the following are missing: value"
+    assert path.read_text() == "[secrets]\nemail_password = old\n"

@@ -135,3 +135,21 @@ def test_path_int_and_bool_options_convert_as_documented(name, run_module, tmp_p
     _, result = run_module(name, args, check=True)
     module_args = result["invocation"]["module_args"]
     assert {key: module_args[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_documented_choices_are_enforced(name, run_module, tmp_path, monkeypatch, closed_port):
+    env_dir = tmp_path / "nowhere"
+    monkeypatch.setenv("ALOHA_UNIT_NOWHERE", str(env_dir))
+    spec_options = options(name)
+    chosen = [key for key, spec in spec_options.items() if spec.get("choices")]
+    if not chosen:
+        pytest.skip("no option with choices")
+    for key in chosen:
+        args = {other: dummy(spec, env_dir, closed_port) for other, spec in spec_options.items()
+                if spec.get("required")}
+        args[key] = "not-a-choice"
+        _, result = run_module(name, args, check=True)
+        assert result["failed"] is True
+        assert "value of %s must be one of: %s, got: not-a-choice" % (
+            key, ", ".join(spec_options[key]["choices"])) in result["msg"]
