@@ -360,9 +360,11 @@ def test_state_absent_removes_only_that_line(run_module, tmp_path):
     path = write(tmp_path / "aloha-secrets.conf", text)
     proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
     assert result["changed"] is True
+    assert result["msg"] == "%s: email_password removed" % path
     assert path.read_text() == SECRETS
     proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
     assert result["changed"] is False
+    assert result["msg"] == "%s: email_password already absent" % path
 
 
 @pytest.mark.ansible_cli
@@ -423,3 +425,19 @@ def test_state_present_needs_a_value(run_module, tmp_path):
     assert result["failed"] is True
     assert result["msg"] == "state is present but all of the following are missing: value"
     assert path.read_text() == "[secrets]\nemail_password = old\n"
+
+
+def test_a_created_file_is_private_without_a_mode(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    proc, result = run_secret(run_module, path, "fresh%pw")
+    assert result["msg"] == "%s created with email_password" % path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_bytes_that_are_not_utf8_are_kept(run_module, tmp_path):
+    # An operator's latin-1 comment: the rewrite keeps its bytes as they were.
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_bytes(b"[secrets]\n# caf\xe9\nemail_password = old\n")
+    proc, result = run_secret(run_module, path, "new")
+    assert result["changed"] is True, result
+    assert path.read_bytes() == b"[secrets]\n# caf\xe9\nemail_password = new\n"
