@@ -70,6 +70,6 @@ for path in "${ORDER[@]}"; do
   # count as survived. Any failure is exit 1 here.
   mutmut run --paths-to-mutate "$path" --tests-dir "$U" --no-progress \
     --test-time-base 60 --test-time-multiplier 3 \
-    --runner "python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} || exit 1" || true
+    --runner "sh -c 'python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} || exit 1'" || true
 done
 mutmut results || true
