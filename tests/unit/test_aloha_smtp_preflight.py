@@ -311,3 +311,21 @@ def test_server_echoing_the_auth_blob_leaks_nothing(run_module, smtp_server):
     assert result["cause"] == "auth_refused"
     assert b64("\0%s\0%s" % (USER, PASSWORD)) not in proc.stdout + proc.stderr
     assert "Authentication credentials invalid: ********" in result["msg"]
+
+
+def test_a_user_without_a_password_logs_in_as_nobody(run_module, smtp_server):
+    # Like Django: AUTH only when both the user and the password are set.
+    port, behaviour = smtp_server(require_auth=False)
+    proc, result = run_module("aloha_smtp_preflight", args(port, password=""))
+    assert proc.returncode == 0, result
+    assert "AUTH" not in behaviour.commands and behaviour.logins == []
+    assert_no_mail(behaviour)
+
+
+def test_a_recipient_the_server_will_forward_is_accepted(run_module, smtp_server):
+    # 251: user not local, will forward (RFC 5321): the recipient is accepted.
+    port, behaviour = smtp_server(accounts={USER: PASSWORD},
+                                  rcpt_reply="251 2.1.5 User not local; will forward")
+    proc, result = preflight(run_module, port)
+    assert proc.returncode == 0, result
+    assert result["msg"].startswith("SMTP preflight passed")
