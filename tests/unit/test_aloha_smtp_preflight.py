@@ -6,6 +6,7 @@ reports; never DATA, never the password."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 import subprocess
@@ -28,8 +29,10 @@ def b64(text):
 
 
 def leaked_forms(password=PASSWORD, user=USER):
-    return [password, b64(password), b64("\0%s\0%s" % (user, password)),
-            b64(password).rstrip("=")]
+    forms = [password, b64(password), b64("\0%s\0%s" % (user, password)),
+             b64(password).rstrip("=")]
+    # As JSON output escapes it (the password has a quote and a backslash).
+    return forms + [json.dumps(form)[1:-1] for form in forms]
 
 
 @pytest.fixture(scope="session")
@@ -313,10 +316,15 @@ def test_server_echoing_the_auth_blob_leaks_nothing(run_module, smtp_server):
     assert "Authentication credentials invalid: ********" in result["msg"]
 
 
-def test_a_user_without_a_password_logs_in_as_nobody(run_module, smtp_server):
-    # Like Django: AUTH only when both the user and the password are set.
+@pytest.mark.parametrize("password", ["", None])
+def test_a_user_without_a_password_logs_in_as_nobody(run_module, smtp_server, password):
+    # Like Django: AUTH only when both the user and the password are set
+    # (None: the option left out, its default).
     port, behaviour = smtp_server(require_auth=False)
-    proc, result = run_module("aloha_smtp_preflight", args(port, password=""))
+    module_args = args(port, password=password)
+    if password is None:
+        del module_args["password"]
+    proc, result = run_module("aloha_smtp_preflight", module_args)
     assert proc.returncode == 0, result
     assert "AUTH" not in behaviour.commands and behaviour.logins == []
     assert_no_mail(behaviour)
@@ -329,3 +337,13 @@ def test_a_recipient_the_server_will_forward_is_accepted(run_module, smtp_server
     proc, result = preflight(run_module, port)
     assert proc.returncode == 0, result
     assert result["msg"].startswith("SMTP preflight passed")
+
+
+def test_login_user_is_an_alias_of_user(run_module, smtp_server):
+    # The name the other modules use for the SMTP login.
+    port, behaviour = smtp_server(accounts={USER: PASSWORD})
+    module_args = args(port, login_user=USER)
+    del module_args["user"]
+    proc, result = run_module("aloha_smtp_preflight", module_args, secrets={"pw": PASSWORD})
+    assert proc.returncode == 0, result
+    assert behaviour.logins == [(USER, PASSWORD)]
