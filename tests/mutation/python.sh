@@ -27,6 +27,10 @@ if [ ! -d "$MUT_DIR" ]; then
 fi
 cd "$MUT_DIR"
 export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
+# Modules run in the pytest process (tests/unit/conftest.py), not through the
+# ansible command: milliseconds instead of seconds per test. The tests that
+# need the command (marked ansible_cli) still use it, after the others.
+export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
 
 LIB=roles/aloha_email/library
 UTILS=roles/aloha_email/module_utils
@@ -34,15 +38,15 @@ U=tests/unit
 declare -A TESTS=(
   [$UTILS/aloha_email_scrub.py]="$U/test_aloha_email_scrub.py $U/test_properties.py::test_scrub_masks_every_form_and_keeps_the_user"
   [$UTILS/aloha_email_settings.py]="$U/test_settings_reader.py $U/test_aloha_settings_section.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
-  [$LIB/aloha_email_facts.py]="$U/test_aloha_email_facts.py $U/test_settings_reader.py"
-  [$LIB/aloha_settings_section.py]="$U/test_aloha_settings_section.py $U/test_settings_reader.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
+  [$LIB/aloha_email_facts.py]="$U/test_module_interfaces.py $U/test_aloha_email_facts.py $U/test_settings_reader.py"
+  [$LIB/aloha_settings_section.py]="$U/test_module_interfaces.py $U/test_aloha_settings_section.py $U/test_settings_reader.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
   [$UTILS/aloha_email_files.py]="$U/test_aloha_snapshot.py"
-  [$LIB/aloha_snapshot.py]="$U/test_aloha_snapshot.py"
-  [$LIB/aloha_restart.py]="$U/test_aloha_restart.py $U/test_restart_failure.py"
+  [$LIB/aloha_snapshot.py]="$U/test_module_interfaces.py $U/test_aloha_snapshot.py"
+  [$LIB/aloha_restart.py]="$U/test_module_interfaces.py $U/test_aloha_restart.py $U/test_restart_failure.py"
   [$UTILS/aloha_email_smtp.py]="$U/test_aloha_send_test_email.py $U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
-  [$LIB/aloha_smtp_preflight.py]="$U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
-  [$LIB/aloha_send_test_email.py]="$U/test_aloha_send_test_email.py $U/test_sender_refused.py"
-  [$LIB/aloha_secret.py]="$U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
+  [$LIB/aloha_smtp_preflight.py]="$U/test_module_interfaces.py $U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
+  [$LIB/aloha_send_test_email.py]="$U/test_module_interfaces.py $U/test_aloha_send_test_email.py $U/test_sender_refused.py"
+  [$LIB/aloha_secret.py]="$U/test_module_interfaces.py $U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
 )
 ORDER=(
   $UTILS/aloha_email_scrub.py
@@ -61,8 +65,11 @@ if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 for path in "${ORDER[@]}"; do
   echo "==> mutmut: $path ($(date -u +%H:%M:%S))"
   # mutmut exits non-zero when mutants survive; go on with the next module.
+  # mutmut 2 counts only exit code 1 as killed: a mutant that breaks the
+  # tests' collection (pytest exits 2, or 3 on an internal error) would
+  # count as survived. Any failure is exit 1 here.
   mutmut run --paths-to-mutate "$path" --tests-dir "$U" --no-progress \
     --test-time-base 60 --test-time-multiplier 3 \
-    --runner "python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]}" || true
+    --runner "sh -c 'python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} || exit 1'" || true
 done
 mutmut results || true

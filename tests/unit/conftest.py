@@ -13,18 +13,23 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import pwd
 import re
+import runpy
 import shutil
 import socket
 import socketserver
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -40,6 +45,15 @@ sys.path.insert(0, str(LIBRARY))
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "property: hypothesis property-based tests (select with -m property)")
+    config.addinivalue_line(
+        "markers", "ansible_cli: runs the real ansible command even with ALOHA_UNIT_INPROCESS=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    # In-process runs (mutation testing with -x) try the fast tests first:
+    # a mutant they kill never waits for the ansible command.
+    if INPROCESS:
+        items.sort(key=lambda item: item.get_closest_marker("ansible_cli") is not None)
 
 
 # In import order: aloha_email_smtp imports aloha_email_scrub.
@@ -101,6 +115,87 @@ def yaml_unsafe(value):
     return "!unsafe " + json.dumps(value)
 
 
+# ALOHA_UNIT_INPROCESS=1 (the Python mutation runs) runs a module's main()
+# in the pytest process instead of through the `ansible` command: a few
+# milliseconds instead of seconds per test. A call that looks at what only
+# the command makes (its printed output at -v and above, the default
+# callback, another target Python) still goes through `ansible`.
+INPROCESS = os.environ.get("ALOHA_UNIT_INPROCESS") == "1"
+_VAR = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _template(value, secrets):
+    # The only templating the tests use: "{{ name }}" of a var in secrets.
+    if isinstance(value, str):
+        whole = _VAR.fullmatch(value)
+        if whole:
+            return secrets[whole.group(1)]
+        return _VAR.sub(lambda match: str(secrets[match.group(1)]), value)
+    if isinstance(value, dict):
+        return {key: _template(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_template(item, secrets) for item in value]
+    return value
+
+
+def _same_python(python):
+    return python is None or os.path.realpath(python) == os.path.realpath(sys.executable)
+
+
+def _controller_view(name, result):
+    # What the controller adds to a module's result before the json
+    # callback prints it, and drops from it.
+    result = {key: item for key, item in result.items() if not key.startswith("_ansible_")}
+    result.setdefault("changed", False)
+    result["action"] = name
+    if result.get("failed") is not True:
+        result.pop("failed", None)
+    return result
+
+
+def run_module_inprocess(tmp_path, name, args, secrets=None, check=False, diff=False):
+    """Runs LIBRARY/name.py here as __main__, read fresh from the file (a
+    mutated copy under test is what runs), with the args as Ansible would
+    hand them over. Returns (completed_process, result) like run_module."""
+    # Outside tmp_path: some tests list what the module left there.
+    with tempfile.TemporaryDirectory(prefix="aloha-module-tmp-") as module_tmp:
+        return _run_main(name, _template(args, secrets or {}), check, diff, module_tmp)
+
+
+def _run_main(name, args, check, diff, module_tmp):
+    from ansible.module_utils.testing import patch_module_args
+
+    module_args = dict(args,
+                       _ansible_check_mode=check, _ansible_diff=diff,
+                       _ansible_verbosity=0, _ansible_module_name=name,
+                       _ansible_tmpdir=module_tmp, _ansible_remote_tmp=module_tmp,
+                       _ansible_keep_remote_files=False)
+    out, err = io.StringIO(), io.StringIO()
+    crash = None
+    with patch_module_args(module_args), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            # As Ansible runs it: the file's code as __main__, read afresh.
+            runpy.run_path(str(LIBRARY / (name + ".py")), run_name="__main__")
+        except SystemExit:
+            pass
+        except Exception:  # noqa: BLE001 - Ansible reports a crash as a failed result
+            crash = traceback.format_exc()
+    stdout = out.getvalue()
+    start = stdout.find("{")
+    if crash is not None or start < 0:
+        # Ansible's MODULE FAILURE result: the task failed, not the test.
+        result = dict(failed=True, msg="MODULE FAILURE", module_stdout=stdout,
+                      module_stderr=err.getvalue() + (crash or ""), rc=1)
+    else:
+        result = json.loads(stdout[start:])
+    result = _controller_view(name, result)
+    # `ansible` exits 2 when the host's task failed.
+    proc = subprocess.CompletedProcess(args=["in-process", name], returncode=2 if result.get("failed") else 0,
+                                       stdout=stdout, stderr=err.getvalue())
+    return proc, result
+
+
 @pytest.fixture
 def run_module(tmp_path):
     """run_module(name, args, secrets={}, check=False, diff=False,
@@ -118,6 +213,8 @@ def run_module(tmp_path):
         vars_file.write_text("".join(
             "%s: %s\n" % (key, yaml_unsafe(value))
             for key, value in (secrets or {}).items()) or "{}\n")
+        if INPROCESS and json_output and not verbosity and _same_python(python):
+            return run_module_inprocess(tmp_path, name, args, secrets, check, diff)
         env = dict(os.environ)
         env.update(
             ANSIBLE_CONFIG=str(cfg),

@@ -125,6 +125,7 @@ def test_postfix_kept_without_or_with_a_broken_aloha_conf(tmp_path):
     assert kept is None and "MissingSectionHeaderError" in problem
 
 
+@pytest.mark.ansible_cli
 def test_module_through_ansible_never_prints_the_password(run_module, tmp_path):
     conf = tmp_path / "etc-aloha"
     conf.mkdir()

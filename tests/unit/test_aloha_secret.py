@@ -360,11 +360,14 @@ def test_state_absent_removes_only_that_line(run_module, tmp_path):
     path = write(tmp_path / "aloha-secrets.conf", text)
     proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
     assert result["changed"] is True
+    assert result["msg"] == "%s: email_password removed" % path
     assert path.read_text() == SECRETS
     proc, result = run_module("aloha_secret", dict(path=str(path), state="absent"))
     assert result["changed"] is False
+    assert result["msg"] == "%s: email_password already absent" % path
 
 
+@pytest.mark.ansible_cli
 def test_password_never_in_verbose_diff_output(run_module, tmp_path):
     password = "Sup3r;Secret#Value%{{ nope }}"
     text = SECRETS.replace("avatar_salt", "email_password = Old;Secret#Value\navatar_salt")
@@ -383,6 +386,7 @@ def test_password_never_in_verbose_diff_output(run_module, tmp_path):
     assert read_secrets(path).get("secrets", "email_password") == password
 
 
+@pytest.mark.ansible_cli
 def test_password_not_in_failure_output(run_module, tmp_path):
     password = "Sup3r;Secret\nSecond"
     path = write(tmp_path / "aloha-secrets.conf", SECRETS)
@@ -393,6 +397,7 @@ def test_password_not_in_failure_output(run_module, tmp_path):
     assert "Sup3r;Secret" not in output and "Second" not in output
 
 
+@pytest.mark.ansible_cli
 def test_module_runs_on_each_target_python(run_module, tmp_path, target_python):
     python = target_python
     path = write(tmp_path / "aloha-secrets.conf", SECRETS)
@@ -411,3 +416,28 @@ def test_module_edits_symlink_target_and_keeps_link(run_module, tmp_path):
     assert result["changed"] is True, proc.stdout
     assert link.is_symlink()
     assert read_secrets(real).get("secrets", "email_password") == "via-link"
+
+
+def test_state_present_needs_a_value(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_text("[secrets]\nemail_password = old\n")
+    _, result = run_module("aloha_secret", dict(path=str(path), state="present"))
+    assert result["failed"] is True
+    assert result["msg"] == "state is present but all of the following are missing: value"
+    assert path.read_text() == "[secrets]\nemail_password = old\n"
+
+
+def test_a_created_file_is_private_without_a_mode(run_module, tmp_path):
+    path = tmp_path / "aloha-secrets.conf"
+    proc, result = run_secret(run_module, path, "fresh%pw")
+    assert result["msg"] == "%s created with email_password" % path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_bytes_that_are_not_utf8_are_kept(run_module, tmp_path):
+    # An operator's latin-1 comment: the rewrite keeps its bytes as they were.
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_bytes(b"[secrets]\n# caf\xe9\nemail_password = old\n")
+    proc, result = run_secret(run_module, path, "new")
+    assert result["changed"] is True, result
+    assert path.read_bytes() == b"[secrets]\n# caf\xe9\nemail_password = new\n"

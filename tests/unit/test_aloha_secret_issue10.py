@@ -35,6 +35,7 @@ def test_module_diff_through_ansible(run_module, tmp_path):
     proc, result = run_module("aloha_secret", dict(path=str(path), value="{{ pw }}"),
                               secrets={"pw": "New5-secret"}, diff=True)
     assert result["changed"] is True
+    assert (result["diff"]["before_header"], result["diff"]["after_header"]) == (str(path), str(path))
     output = proc.stdout + proc.stderr
     for secret in ("OldHunter2", "Current4", "New5-secret"):
         assert secret not in output

@@ -301,6 +301,7 @@ def module_args(fake_aloha, **extra):
     return args
 
 
+@pytest.mark.ansible_cli
 def test_module_success(run_module, fake_aloha, smtp_server, target_python):
     port, behaviour = smtp_server(accounts={USER: PASSWORD})
     fake_aloha.configure(port=port, user=USER, password=PASSWORD)
@@ -337,6 +338,7 @@ def test_module_auth_failure_is_scrubbed_and_explained(run_module, fake_aloha, s
         assert form not in proc.stdout
 
 
+@pytest.mark.ansible_cli
 def test_module_output_clean_at_vvv(run_module, fake_aloha, smtp_server):
     port, _ = smtp_server(accounts={USER: GOOD}, mechanisms=("LOGIN",))
     fake_aloha.configure(port=port, user=USER, password=PASSWORD)

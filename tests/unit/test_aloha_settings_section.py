@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "roles/aloha_email/library"))
 import aloha_settings_section as mod  # noqa: E402
+from conftest import INPROCESS, run_module_inprocess  # noqa: E402
 
 TITLE = "Outgoing email (SMTP) settings."
 MANAGED = ["EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_HOST_USER"]
@@ -140,6 +141,8 @@ if not os.path.exists(ANSIBLE):
 
 
 def ansible_module(tmp_path, args, check=False, diff=False):
+    if INPROCESS:
+        return run_module_inprocess(tmp_path, "aloha_settings_section", args, check=check, diff=diff)[1]
     cmd = [ANSIBLE, "localhost", "-m", "aloha_settings_section", "-a", json.dumps(args)]
     cmd += ["--check"] * check + ["--diff"] * diff
     env = dict(os.environ, ANSIBLE_LIBRARY=str(ROOT / "roles/aloha_email/library"),
@@ -178,3 +181,60 @@ def test_module_fails_on_missing_file(tmp_path):
     res = ansible_module(tmp_path, dict(path=str(tmp_path / "nope.py"), content=SECTION, managed_names=MANAGED))
     assert res["failed"] is True
     assert "does not exist" in res["msg"] and "aloha_email_config_dir" in res["msg"]
+
+
+def test_module_reports_what_it_did_and_the_settings(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_text(SEED)
+    args = dict(path=str(path), content=SECTION, managed_names=MANAGED)
+    _, res = run_module("aloha_settings_section", args, check=True, diff=True)
+    assert (res["diff"]["before_header"], res["diff"]["after_header"]) == (str(path), str(path))
+    assert res["diff"]["before"] == SEED and res["diff"]["after"] != SEED
+    _, res = run_module("aloha_settings_section", args)
+    assert res["msg"] == "section rewritten; disabled overriding assignments on lines [27]"
+    assert res["settings"] == {"aloha_ADMINISTRATOR": "support@aloha.test", "EXTERNAL_HOST": "chat.aloha.test"}
+    _, res = run_module("aloha_settings_section", args)
+    assert (res["changed"], res["msg"]) == (False, "section up to date")
+    assert res["settings"] == {"aloha_ADMINISTRATOR": "support@aloha.test", "EXTERNAL_HOST": "chat.aloha.test"}
+    # Nothing to disable: the message says only that.
+    path.write_text(SEED.replace("EMAIL_PORT = 25  # an operator override, later in the file\n", ""))
+    _, res = run_module("aloha_settings_section", args)
+    assert (res["changed"], res["msg"]) == (True, "section rewritten")
+
+
+@pytest.mark.parametrize("missing", ["path", "content", "managed_names"])
+def test_module_requires_path_content_and_names(run_module, tmp_path, missing):
+    path = tmp_path / "settings.py"
+    path.write_text(SEED)
+    args = dict(path=str(path), content=SECTION, managed_names=MANAGED)
+    del args[missing]
+    _, res = run_module("aloha_settings_section", args)
+    assert res["failed"] is True and res["msg"] == "missing required arguments: %s" % missing
+    assert path.read_text() == SEED
+
+
+def test_module_refuses_a_password_by_default(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_text(SEED + 'EMAIL_HOST_PASSWORD = "abcd1234"\n')
+    _, res = run_module("aloha_settings_section", dict(path=str(path), content=SECTION, managed_names=MANAGED))
+    assert res["failed"] is True and "EMAIL_HOST_PASSWORD on line 29" in res["msg"]
+
+
+def test_module_inserts_a_missing_section_after_the_mandatory_settings(run_module, tmp_path):
+    path = tmp_path / "settings.py"
+    text = ("################\n## Mandatory settings.\n##\nEXTERNAL_HOST = 'chat.aloha.test'\n\n"
+            "################\n## Authentication settings.\n##\nRATE_LIMITING = True\n")
+    path.write_text(text)
+    _, res = run_module("aloha_settings_section", dict(path=str(path), content=SECTION, managed_names=MANAGED))
+    assert res["changed"] is True
+    new = path.read_text()
+    assert new.index("EXTERNAL_HOST") < new.index("## Outgoing email") < new.index("## Authentication")
+
+
+def test_module_path_expands_variables(run_module, tmp_path, monkeypatch):
+    path = tmp_path / "settings.py"
+    path.write_text(SEED)
+    monkeypatch.setenv("ALOHA_UNIT_CONF", str(tmp_path))
+    _, res = run_module("aloha_settings_section", dict(path="$ALOHA_UNIT_CONF/settings.py", content=SECTION,
+                                                       managed_names=MANAGED))
+    assert res["changed"] is True and exec_settings(path.read_text())["EMAIL_PORT"] == 587

@@ -6,6 +6,7 @@ reports; never DATA, never the password."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 import subprocess
@@ -28,8 +29,10 @@ def b64(text):
 
 
 def leaked_forms(password=PASSWORD, user=USER):
-    return [password, b64(password), b64("\0%s\0%s" % (user, password)),
-            b64(password).rstrip("=")]
+    forms = [password, b64(password), b64("\0%s\0%s" % (user, password)),
+             b64(password).rstrip("=")]
+    # As JSON output escapes it (the password has a quote and a backslash).
+    return forms + [json.dumps(form)[1:-1] for form in forms]
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +116,7 @@ def test_tokens_are_filled_like_aloha():
 
 # --- success ------------------------------------------------------------------
 
+@pytest.mark.ansible_cli
 def test_success_over_starttls(run_module, smtp_server, trust, target_python):
     port, behaviour = smtp_server(accounts={USER: PASSWORD}, starttls_context=trust)
     proc, result = run_module("aloha_smtp_preflight", args(port, use_tls=True),
@@ -284,6 +288,7 @@ def test_starttls_not_offered(run_module, smtp_server):
                   "STARTTLS extension not supported by server", "aloha_email_port: 587")
 
 
+@pytest.mark.ansible_cli
 def test_output_clean_at_vvv(run_module, smtp_server):
     port, _ = smtp_server(accounts={USER: "other"}, mechanisms=("LOGIN",))
     proc, _ = run_module("aloha_smtp_preflight", args(port), secrets={"pw": PASSWORD},
@@ -309,3 +314,36 @@ def test_server_echoing_the_auth_blob_leaks_nothing(run_module, smtp_server):
     assert result["cause"] == "auth_refused"
     assert b64("\0%s\0%s" % (USER, PASSWORD)) not in proc.stdout + proc.stderr
     assert "Authentication credentials invalid: ********" in result["msg"]
+
+
+@pytest.mark.parametrize("password", ["", None])
+def test_a_user_without_a_password_logs_in_as_nobody(run_module, smtp_server, password):
+    # Like Django: AUTH only when both the user and the password are set
+    # (None: the option left out, its default).
+    port, behaviour = smtp_server(require_auth=False)
+    module_args = args(port, password=password)
+    if password is None:
+        del module_args["password"]
+    proc, result = run_module("aloha_smtp_preflight", module_args)
+    assert proc.returncode == 0, result
+    assert "AUTH" not in behaviour.commands and behaviour.logins == []
+    assert_no_mail(behaviour)
+
+
+def test_a_recipient_the_server_will_forward_is_accepted(run_module, smtp_server):
+    # 251: user not local, will forward (RFC 5321): the recipient is accepted.
+    port, behaviour = smtp_server(accounts={USER: PASSWORD},
+                                  rcpt_reply="251 2.1.5 User not local; will forward")
+    proc, result = preflight(run_module, port)
+    assert proc.returncode == 0, result
+    assert result["msg"].startswith("SMTP preflight passed")
+
+
+def test_login_user_is_an_alias_of_user(run_module, smtp_server):
+    # The name the other modules use for the SMTP login.
+    port, behaviour = smtp_server(accounts={USER: PASSWORD})
+    module_args = args(port, login_user=USER)
+    del module_args["user"]
+    proc, result = run_module("aloha_smtp_preflight", module_args, secrets={"pw": PASSWORD})
+    assert proc.returncode == 0, result
+    assert behaviour.logins == [(USER, PASSWORD)]

@@ -12,6 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Runs the role's tasks with ansible-playbook: the in-process mode does not apply.
+pytestmark = pytest.mark.ansible_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Rst-pa55;word%x"
 USER = "relay@aloha.test"

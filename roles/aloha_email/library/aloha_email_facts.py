@@ -11,7 +11,7 @@ short_description: Read the effective outgoing email settings of an Aloha host
 description:
   - Parses C(/etc/aloha/settings.py) with Python's C(ast) (never executes it;
     its PEP 263 coding line is honoured) and returns the email settings in
-    force, as Python sees them: every binding at module scope counts, at any
+    force, as Python sees them; every binding at module scope counts, at any
     depth and in any form, and the last one wins.
   - A value that cannot be decided statically (assigned inside an C(if)
     block, not a literal, unpacked from an expression, after C(exec) or a

@@ -40,7 +40,7 @@ options:
       - The SMTP login user (EMAIL_HOST_USER). Its base64 form (AUTH LOGIN,
         AUTH PLAIN with each of I(secrets)) is scrubbed from the output; the
         plain name stays readable.
-      - Give the user here, not in I(secrets) as well: Ansible itself masks
+      - Give the user here, not in I(secrets) as well; Ansible itself masks
         every value of the no_log option I(secrets) in the result.
     type: str
     default: ""

@@ -23,7 +23,7 @@ description:
   - The diff masks every secret value in the file, and the text of every
     comment line (commented-out old secrets).
   - A file that starts with a UTF-8 byte order mark is refused with a clear
-    message: Aloha's RawConfigParser cannot read it either.
+    message, as Aloha's RawConfigParser cannot read it either.
 version_added: "1.0.0"
 options:
   path:

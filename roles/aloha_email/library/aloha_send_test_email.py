@@ -50,7 +50,7 @@ options:
         AUTH PLAIN with each of I(secrets)) is scrubbed from the output; the
         plain name stays readable (a server's "not owned by user" reply
         names it).
-      - Give the user here, not in I(secrets) as well: Ansible itself masks
+      - Give the user here, not in I(secrets) as well; Ansible itself masks
         every value of the no_log option I(secrets) in the result.
     type: str
     default: ""
@@ -70,7 +70,7 @@ options:
     type: path
   relay_wait:
     description:
-      - Local mode, C(EMAIL_HOST) localhost: after sending, wait up to this
+      - Local mode, C(EMAIL_HOST) localhost; after sending, wait up to this
         many seconds until postfix has passed the test emails on (they are
         no longer in its queue, C(postqueue -j)). Mail still queued then
         fails the module with postfix's reason for the delay (the smarthost
@@ -91,9 +91,9 @@ options:
     description:
       - The smarthost postfix relays through (local mode's
         C(aloha_email_local_relay_host)); empty when postfix delivers to the
-        recipients' MX itself. Only words the failure: with no smarthost, a
+        recipients' MX itself. Only words the failure; with no smarthost, a
         connection to port 25 that fails is the cause C(port25_blocked).
-        Not given: unknown (system mode).
+        Not given; unknown (system mode).
     type: str
   deferred:
     description:

@@ -24,10 +24,10 @@ description:
     C(exec), C(globals()) and star imports after the section.
   - Every statement of the old section that binds no managed name (imports,
     blocks, other settings) is kept, in order, after the managed block.
-  - Before writing, the candidate file is parsed and checked: every
+  - Before writing, the candidate file is parsed and checked; every
     managed name's last binding must be the section's, else nothing is
     changed.
-  - Outside the section and the disabled lines every byte is kept: line
+  - Outside the section and the disabled lines every byte is kept; line
     endings (LF, CRLF, mixed; the section uses the file's dominant one),
     the UTF-8 BOM and a PEP 263 coding line, which is honoured.
   - A missing section is inserted after the section titled I(insert_after),

@@ -47,7 +47,7 @@ options:
     description:
       - SMTP login (EMAIL_HOST_USER); empty means no AUTH.
       - Also the login user for scrubbing, hence the alias I(login_user)
-        (the name the other modules use): its base64 forms (AUTH LOGIN,
+        (the name the other modules use); its base64 forms (AUTH LOGIN,
         AUTH PLAIN with the password) are masked in the output, the plain
         name stays readable (a server's "not owned by user" reply names it).
     type: str

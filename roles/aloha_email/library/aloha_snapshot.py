@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: aloha_snapshot
 short_description: Record files and services before a change, and restore them exactly
 description:
-  - With I(state=read), records each path in I(paths) as it is now: whether
+  - With I(state=read), records each path in I(paths) as it is now; whether
     it exists, whether it is a symlink (and where it points), and the
     content, owner, group and mode of the file it resolves to; and for each
     of I(services) whether it is active and enabled.
