@@ -255,6 +255,18 @@ def secret_digests(*secrets):
             for algo in ("md5", "sha1", "sha256")}
 
 
+def signing_key_as_vault_file(tmp_path):
+    """The key the host signs aloha.test with, and a vault file that gives
+    the same key as aloha_email_local_dkim_keys (so the host keeps signing
+    as before)."""
+    selector = active_selector(TARGET)
+    pem = host(TARGET).check_output("cat /etc/opendkim/keys/aloha.test/%s.private" % selector)
+    keys = tmp_path / "dkim-vault.yml"
+    vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
+        {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
+    return pem, keys
+
+
 def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     """A new smarthost password (the fixture's account changed with it) and
     the DKIM key given from a vault file, at -vvv with secure logging off:
@@ -263,11 +275,7 @@ def test_secure_logging_off_hides_no_local_secret(restore, tmp_path):
     task result stays hidden, and no piece of the private key appears. The key given is the one the host
     signs with, so the host keeps signing as before."""
     new = "N3w-relay'pa55\"%x"
-    selector = active_selector(TARGET)
-    pem = host(TARGET).check_output("cat /etc/opendkim/keys/aloha.test/%s.private" % selector)
-    keys = tmp_path / "dkim-vault.yml"
-    vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
-        {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
+    pem, keys = signing_key_as_vault_file(tmp_path)
     old_digests = file_digests(TARGET, SASL_PASSWD)
     set_smtp_password(new)
     try:
@@ -300,11 +308,7 @@ def test_secure_logging_hides_the_local_secrets_at_vvv(restore, tmp_path):
     and no form of the password, no piece of the key and no digest of the
     password file (old or new) or of either secret is in the output."""
     new = "N3w-relay'pa55\"%y"
-    selector = active_selector(TARGET)
-    pem = host(TARGET).check_output("cat /etc/opendkim/keys/aloha.test/%s.private" % selector)
-    keys = tmp_path / "dkim-vault.yml"
-    vault_vars_file(keys, {"aloha_email_local_dkim_keys": [
-        {"domain": "aloha.test", "selector": selector, "private_key": pem}]})
+    pem, keys = signing_key_as_vault_file(tmp_path)
     digests = file_digests(TARGET, SASL_PASSWD) | secret_digests(PASSWORD, new, pem.strip(), pem.strip() + "\n")
     set_smtp_password(new)
     try:
