@@ -37,7 +37,7 @@ UTILS=roles/aloha_email/module_utils
 U=tests/unit
 declare -A TESTS=(
   [$UTILS/aloha_email_scrub.py]="$U/test_aloha_email_scrub.py $U/test_properties.py::test_scrub_masks_every_form_and_keeps_the_user"
-  [$UTILS/aloha_email_settings.py]="$U/test_settings_reader.py $U/test_aloha_settings_section.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
+  [$UTILS/aloha_email_settings.py]="$U/test_settings_reader.py $U/test_aloha_settings_section.py $U/test_aloha_email_check.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
   [$LIB/aloha_email_facts.py]="$U/test_module_interfaces.py $U/test_aloha_email_facts.py $U/test_settings_reader.py"
   [$LIB/aloha_settings_section.py]="$U/test_module_interfaces.py $U/test_aloha_settings_section.py $U/test_settings_reader.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
   [$UTILS/aloha_email_files.py]="$U/test_aloha_snapshot.py"
@@ -46,6 +46,8 @@ declare -A TESTS=(
   [$UTILS/aloha_email_smtp.py]="$U/test_aloha_send_test_email.py $U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
   [$LIB/aloha_smtp_preflight.py]="$U/test_module_interfaces.py $U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
   [$LIB/aloha_send_test_email.py]="$U/test_module_interfaces.py $U/test_aloha_send_test_email.py $U/test_sender_refused.py"
+  [$UTILS/aloha_email_secrets.py]="$U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_aloha_email_check.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
+  [$LIB/aloha_email_check.py]="$U/test_module_interfaces.py $U/test_aloha_email_check.py $U/test_invocation_log.py"
   [$LIB/aloha_secret.py]="$U/test_module_interfaces.py $U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
 )
 ORDER=(
@@ -60,6 +62,8 @@ ORDER=(
   $LIB/aloha_smtp_preflight.py
   $LIB/aloha_send_test_email.py
   $LIB/aloha_secret.py
+  $UTILS/aloha_email_secrets.py
+  $LIB/aloha_email_check.py
 )
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 for path in "${ORDER[@]}"; do

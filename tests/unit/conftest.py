@@ -454,7 +454,10 @@ def smtp_server():
     def start(**kwargs):
         server = _Server(("127.0.0.1", 0), _Handler)
         server.behaviour = SMTPBehaviour(**kwargs)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits up to one poll interval (0.5 s by
+        # default), which was most of this module's test time.
+        thread = threading.Thread(target=server.serve_forever,
+                                  kwargs=dict(poll_interval=0.01), daemon=True)
         thread.start()
         servers.append(server)
         return server.server_address[1], server.behaviour
