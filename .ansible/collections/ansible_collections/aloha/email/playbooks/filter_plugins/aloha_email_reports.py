@@ -1,0 +1,1 @@
+../../plugins/filter/aloha_email_reports.py

@@ -1,0 +1,1 @@
+../../roles/aloha_email/module_utils/aloha_email_settings.py

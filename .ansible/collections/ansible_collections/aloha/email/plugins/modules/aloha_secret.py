@@ -1,0 +1,1 @@
+../../roles/aloha_email/library/aloha_secret.py

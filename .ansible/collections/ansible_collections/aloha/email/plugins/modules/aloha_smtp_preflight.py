@@ -1,0 +1,1 @@
+../../roles/aloha_email/library/aloha_smtp_preflight.py
