@@ -74,6 +74,16 @@ def refused(text, *needles):
     ("del EMAIL_HOST\n", "EMAIL_HOST is deleted"),
     ("\ndef f():\n    global EMAIL_HOST\n    EMAIL_HOST = 'old'\nf()\n", "`global EMAIL_HOST`"),
     ("globals()['EMAIL_HOST'] = 'old'\n", "`globals`"),
+    # Each dynamic name can set any global after the section.
+    ("exec('EMAIL_HOST = 1')\n", "`exec` may set any setting, including the role's"),
+    ("eval('0')\n", "`eval` may set any setting, including the role's"),
+    ("vars()['EMAIL_HOST'] = 'old'\n", "`vars` may set any setting, including the role's"),
+    ("locals()['EMAIL_HOST'] = 'old'\n", "`locals` may set any setting, including the role's"),
+    ("\nfor x in (1,):\n    EMAIL_HOST = 'old'\n", "EMAIL_HOST is assigned inside a `for` loop"),
+    # Python 3.11+ blocks: their bodies are searched as well.
+    ("\ntry:\n    EMAIL_HOST = 'old'\nexcept* OSError:\n    pass\n",
+     "EMAIL_HOST is assigned inside a `try` statement"),
+    ("\nmatch 1:\n    case _: EMAIL_HOST = 'old'\n", "EMAIL_HOST is assigned inside a `match` statement"),
 ])
 def test_a_binding_that_cannot_be_disabled_is_refused_with_its_line(block, words):
     # The binding (or the global statement) is on the block's second line
@@ -118,6 +128,35 @@ def test_plain_overrides_are_still_disabled_with_the_note():
     assert new.count("# Disabled by Ansible (role aloha_email)") == 3
     scope = exec_settings(new)
     assert {k: scope[k] for k in VALUES} == VALUES
+
+
+def test_the_note_above_a_disabled_assignment_is_exactly_one_line():
+    # The whole note, then the file's newline: a line ending in an "X"
+    # (here its comment) keeps its text on the commented-out line.
+    new, _ = run(HEAD + OLD_SECTION + TAIL + "EMAIL_PORT = 25  # was MAX\n")
+    assert new.endswith(
+        TAIL + '# Disabled by Ansible (role aloha_email): EMAIL_PORT is set in the '
+        '"Outgoing email (SMTP) settings" section; this assignment would override it.\n'
+        "# EMAIL_PORT = 25  # was MAX\n")
+
+
+def test_an_operator_statement_of_the_old_section_is_kept_under_a_note():
+    new, _ = run(HEAD + OLD_SECTION.replace("\n\n", "\nEMAIL_TIMEOUT = 7\n\n") + TAIL)
+    assert (SECTION + "\n# Kept from the previous version of this section (not managed "
+            "by aloha_email):\nEMAIL_TIMEOUT = 7\n\n" + TAIL) in new
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_one_line_file_gives_the_section_its_newline(newline):
+    # One line ending is enough to decide the file's newline; the section
+    # is added at the end after a blank line.
+    new, _ = run("A = 1" + newline)
+    assert new == "A = 1" + newline * 2 + SECTION.replace("\n", newline)
+
+
+def test_a_file_without_any_newline_gets_unix_newlines():
+    new, _ = run("A = 1")
+    assert new == "A = 1\n\n" + SECTION
 
 
 def test_markers_inside_a_string_are_no_section():
@@ -196,7 +235,8 @@ def test_latin1_coding_line_is_honoured_and_bom_kept():
 
 
 def test_unknown_coding_and_unencodable_content_are_clear_refusals():
-    with pytest.raises(mod.SettingsError, match="coding declaration"):
+    with pytest.raises(mod.SettingsError,
+                       match="^settings.py cannot be read as Python reads it: .*coding declaration"):
         mod.decode(b"# -*- coding: klingon -*-\nA = 1\n", "settings.py")
     with pytest.raises(mod.SettingsError, match="latin-1 cannot represent|iso-8859-1 cannot represent"):
         mod.encode("EMAIL_HOST_USER = '\u20ac'\n", "iso-8859-1", "settings.py")
