@@ -5,6 +5,8 @@ kept (issue 10)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import aloha_email_facts as facts
@@ -235,11 +237,48 @@ def test_latin1_coding_line_is_honoured_and_bom_kept():
 
 
 def test_unknown_coding_and_unencodable_content_are_clear_refusals():
-    with pytest.raises(mod.SettingsError,
-                       match="^settings.py cannot be read as Python reads it: .*coding declaration"):
-        mod.decode(b"# -*- coding: klingon -*-\nA = 1\n", "settings.py")
+    assert _refusal(mod.decode, b"# -*- coding: klingon -*-\nA = 1\n", "settings.py") == (
+        "settings.py cannot be read as Python reads it: unknown encoding: klingon. Aloha "
+        "cannot load it either; fix the coding declaration (or remove it and save the "
+        "file as UTF-8), then run the role again.")
     with pytest.raises(mod.SettingsError, match="latin-1 cannot represent|iso-8859-1 cannot represent"):
         mod.encode("EMAIL_HOST_USER = '\u20ac'\n", "iso-8859-1", "settings.py")
+
+
+def _refusal(call, *args):
+    with pytest.raises(mod.SettingsError) as error:
+        call(*args)
+    return str(error.value)
+
+
+def test_invalid_bytes_are_refused_with_the_offset_and_the_fix():
+    # Past the first two lines (where the coding line is read), so that the
+    # decoding itself fails; byte 17 is the \xff.
+    assert _refusal(mod.decode, b"A = 1\nB = 2\nC = '\xff'\n", "settings.py") == (
+        "settings.py is not valid utf-8 (UnicodeDecodeError at byte 17): Aloha cannot "
+        "load it either. Save it in the encoding its coding declaration names (UTF-8 "
+        "without one), then run the role again.")
+
+
+def test_unencodable_section_is_refused_with_the_character_and_the_fix():
+    assert _refusal(mod.encode, "EMAIL_HOST_USER = '\u20ac'\n", "iso-8859-1", "settings.py") == (
+        "the new section of settings.py holds '\u20ac', which the file's declared encoding "
+        "iso-8859-1 cannot represent; nothing was changed. Use only characters of that "
+        "encoding in the aloha_email_* values, or convert the file to UTF-8 (and drop its "
+        "coding line).")
+
+
+def test_syntax_error_is_refused_with_its_line_and_python_s_words():
+    assert _refusal(mod.parse, "A = 1\nB = = 2\n", "settings.py") == (
+        "settings.py has a Python syntax error at line 2: invalid syntax. Aloha cannot "
+        "load it either; fix that line by hand, then run the role again.")
+
+
+def test_null_byte_is_refused_as_a_syntax_error():
+    # Python 3.11 raises ValueError (no line number: "?"), 3.12+ SyntaxError.
+    message = _refusal(mod.parse, "A = 1\x00\n", "settings.py")
+    assert re.match(r"settings.py has a Python syntax error at line (\?|1): .*null bytes\. "
+                    r"Aloha cannot load it either", message), message
 
 
 # --- the audit ---------------------------------------------------------------------------
