@@ -86,6 +86,7 @@ def refused(text, *needles):
     ("\ntry:\n    EMAIL_HOST = 'old'\nexcept* OSError:\n    pass\n",
      "EMAIL_HOST is assigned inside a `try` statement"),
     ("\nmatch 1:\n    case _: EMAIL_HOST = 'old'\n", "EMAIL_HOST is assigned inside a `match` statement"),
+    ("A, *EMAIL_HOST = 1, 2, 3\n", "EMAIL_HOST is assigned together with A"),
 ])
 def test_a_binding_that_cannot_be_disabled_is_refused_with_its_line(block, words):
     # The binding (or the global statement) is on the block's second line
@@ -101,6 +102,25 @@ def test_refusal_message_names_the_line_and_the_fix():
     message = refused(text)
     assert ("line 15: EMAIL_HOST is assigned inside an `if` block; move it out or delete "
             "it, the role's section sets it") in message
+
+
+@pytest.mark.parametrize("pattern", [
+    "EMAIL_HOST", "{**EMAIL_HOST}", "[*EMAIL_HOST]", "[EMAIL_HOST, *rest]", "str(EMAIL_HOST)"])
+def test_a_match_pattern_binding_a_managed_name_is_refused(pattern):
+    # Capture, mapping rest, star, several names, class pattern argument.
+    text = HEAD + OLD_SECTION + TAIL + "match 1:\n    case %s: pass\n" % pattern
+    assert refused(text).endswith(
+        "line 15: EMAIL_HOST is bound by a `match` pattern; use another name (inside a "
+        "`match` statement), the role's section sets it.")
+
+
+def test_a_global_statement_before_the_section_is_refused_too():
+    # The function may run after the section (here it does): unlike exec,
+    # its place in the file does not make it harmless.
+    text = "def f():\n    global EMAIL_HOST\n    EMAIL_HOST = 'old'\n" + HEAD + OLD_SECTION + TAIL + "f()\n"
+    assert refused(text).endswith(
+        "line 2: `global EMAIL_HOST` in a function or class may set EMAIL_HOST whenever that "
+        "code runs; the role cannot tell the value: remove the global statement.")
 
 
 def test_block_before_the_section_is_refused_too():
