@@ -87,6 +87,11 @@ def refused(text, *needles):
      "EMAIL_HOST is assigned inside a `try` statement"),
     ("\nmatch 1:\n    case _: EMAIL_HOST = 'old'\n", "EMAIL_HOST is assigned inside a `match` statement"),
     ("A, *EMAIL_HOST = 1, 2, 3\n", "EMAIL_HOST is assigned together with A"),
+    ("from os.path import *\n", "`from os.path import *` may set any setting"),
+    ("from . import *\n", "`from . import *` may set any setting"),
+    ("import EMAIL_HOST.mail\n", "EMAIL_HOST is imported under that name"),
+    ("class EMAIL_HOST(object, metaclass=type): pass\n", "EMAIL_HOST is defined as a class; rename it"),
+    ("def EMAIL_HOST(): pass\n", "EMAIL_HOST is defined as a function; rename it"),
 ])
 def test_a_binding_that_cannot_be_disabled_is_refused_with_its_line(block, words):
     # The binding (or the global statement) is on the block's second line
@@ -102,6 +107,61 @@ def test_refusal_message_names_the_line_and_the_fix():
     message = refused(text)
     assert ("line 15: EMAIL_HOST is assigned inside an `if` block; move it out or delete "
             "it, the role's section sets it") in message
+
+
+@pytest.mark.parametrize("code, line, words", [
+    # Every expression Python evaluates in module scope: decorators, bases,
+    # keywords, defaults, annotations, tests, subjects, guards, iterables,
+    # handlers' types; and every body (else, except, finally).
+    ("@(EMAIL_PORT := staticmethod)\ndef f(): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("class C((EMAIL_PORT := object)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("class C(metaclass=(EMAIL_PORT := type)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("def f(a=(EMAIL_PORT := 1)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("def f() -> (EMAIL_PORT := int): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("F = lambda a=(EMAIL_PORT := 1): a\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("F = lambda *, a=(EMAIL_PORT := 1): a\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("with (EMAIL_PORT := open('/dev/null')): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("if (EMAIL_PORT := 25): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("match (EMAIL_PORT := 1):\n    case _: pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("match 1:\n    case _ if (EMAIL_PORT := 1): pass\n", 15,
+     "EMAIL_PORT is assigned with `:=`; use another name (inside a `match` statement)"),
+    ("for x in [(EMAIL_PORT := 1)]: pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("X: (EMAIL_PORT := int) = 1\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("X = 1\nX += (EMAIL_PORT := 1)\n", 15, "EMAIL_PORT is assigned with `:=`"),
+    ("assert (EMAIL_PORT := 1)\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    ("try:\n    pass\nexcept (EMAIL_PORT := Exception):\n    pass\n", 16,
+     "EMAIL_PORT is assigned with `:=`; use another name (inside a `try` statement)"),
+    ("try:\n    pass\nexcept Exception as EMAIL_HOST:\n    pass\n", 16,
+     "EMAIL_HOST is bound by `except ... as EMAIL_HOST`; use another name (inside a `try` statement)"),
+    ("try:\n    pass\nexcept Exception:\n    EMAIL_HOST = 'x'\n", 17, "EMAIL_HOST is assigned inside a `try` statement"),
+    ("try:\n    pass\nfinally:\n    EMAIL_HOST = 'x'\n", 17, "EMAIL_HOST is assigned inside a `try` statement"),
+    ("for x in (): pass\nelse:\n    EMAIL_HOST = 'x'\n", 16, "EMAIL_HOST is assigned inside a `for` loop"),
+    ("with open('/dev/null') as EMAIL_HOST: pass\n", 14,
+     "EMAIL_HOST is bound by `with ... as EMAIL_HOST`; use another name"),
+    ("for EMAIL_HOST in (): pass\n", 14, "EMAIL_HOST is the target of a `for` loop; rename the loop variable"),
+    ("if True:\n    del EMAIL_HOST\n", 15, "EMAIL_HOST is deleted inside an `if` block"),
+    ("if True:\n    EMAIL_HOST += 'x'\n", 15, "EMAIL_HOST is assigned inside an `if` block"),
+    ("if True:\n    import EMAIL_HOST\n", 15, "EMAIL_HOST is imported under that name; import it "
+     "under another name or delete the import (inside an `if` block)"),
+    ("[A, [EMAIL_HOST]] = 1, [2]\n", 14, "EMAIL_HOST is assigned together with A; assign A on a "
+     "line of its own and delete EMAIL_HOST from this statement"),
+    ("class C:\n    exec('')\n", 15, "`exec` may set any setting"),
+    ("F = lambda: exec('')\n", 14, "`exec` may set any setting"),
+])
+def test_a_binding_in_any_part_of_a_module_statement_is_refused(code, line, words):
+    message = refused(HEAD + OLD_SECTION + TAIL + code)
+    assert "line %d: %s" % (line, words) in message, message
+
+
+@pytest.mark.parametrize("code", [
+    "def f():\n    return vars(), locals()\n",  # the function's own names
+    "F = lambda: (EMAIL_PORT := 1)\n",  # the lambda's local
+    "EMAIL_PORT: int\n",  # an annotation binds nothing
+    "X = [1]\nX[0] = 2\nX.append(3)\n",
+])
+def test_code_that_cannot_set_a_module_name_is_kept(code):
+    new, disabled = run(HEAD + OLD_SECTION + TAIL + code)
+    assert disabled == [] and new.endswith(TAIL + code)
 
 
 @pytest.mark.parametrize("pattern", [
