@@ -10,6 +10,7 @@ import re
 import pytest
 
 import aloha_email_facts as facts
+from ansible.module_utils import aloha_email_settings as settings
 import aloha_settings_section as mod
 
 TITLE = "Outgoing email (SMTP) settings."
@@ -378,6 +379,45 @@ def test_audit_reports_the_value_python_uses_or_unknown(text, expected, unknown)
     assert len(problems) == len(unknown)
     if "EMAIL_PORT" in unknown:
         assert facts.effective(values, unknown)["mode"] == "unknown"
+
+
+@pytest.mark.parametrize("text, name, value, problem", [
+    # The last literal wins; a later literal makes an earlier unknown known.
+    ("EMAIL_PORT = 25\nEMAIL_PORT = int('2')\nEMAIL_PORT = 26\n", "EMAIL_PORT", 26, None),
+    ("EMAIL_PORT = int('25')\n", "EMAIL_PORT", None, "EMAIL_PORT on line 1 is not a literal: value unknown"),
+    ("EMAIL_PORT: int = 25\n", "EMAIL_PORT", 25, None),
+    ("EMAIL_PORT: int\n", "EMAIL_PORT", "absent", None),
+    # Unpacking: a literal of the same length, name by name; last one wins.
+    ("EMAIL_HOST, EMAIL_HOST = 'a', 'b'\n", "EMAIL_HOST", "b", None),
+    ("[EMAIL_HOST, X] = ['a', 1]\n", "EMAIL_HOST", "a", None),
+    ("EMAIL_HOST, X = 'a', int('1')\n", "EMAIL_HOST", "a", None),
+    ("X, EMAIL_HOST = int('1'), 'a'\n", "EMAIL_HOST", "a", None),
+    ("EMAIL_HOST, X = 'a', *Y\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
+     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_HOST, *X = 'a', 1\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
+     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("A = EMAIL_HOST, X = 'a', 1\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with "
+     "A, X; assign A, X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_HOST, (X, Y) = 'a', (1, 2)\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together "
+     "with X, Y; assign X, Y on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_HOST, X = 'a', 1, 2\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
+     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_HOST, X = T\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
+     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_PORT = 1\nEMAIL_PORT += 1\n", "EMAIL_PORT", None,
+     "line 2: EMAIL_PORT is changed with an augmented assignment: value unknown"),
+    ("EMAIL_PORT = 1\nif x:\n    del EMAIL_PORT\n", "EMAIL_PORT", None,
+     "line 3: EMAIL_PORT is deleted inside an `if` block; move it out or delete it: value unknown"),
+    # A deletion forgets the value and its problem.
+    ("EMAIL_PORT = int('1')\ndel EMAIL_PORT\n", "EMAIL_PORT", "absent", None),
+    ("EMAIL_PORT = 25\ndef f():\n    global EMAIL_PORT\n", "EMAIL_PORT", None,
+     "`global EMAIL_PORT` on line 3 may set EMAIL_PORT: value unknown"),
+    ("EMAIL_PORT = 25\nexec('')\n", "EMAIL_PORT", None, "`exec` on line 2 may set EMAIL_PORT: value unknown"),
+])
+def test_audit_value_and_problem_of_each_form(text, name, value, problem):
+    values, unknown = settings.final_values(settings.parse(text, "settings.py"), [name])
+    assert values.get(name, "absent" if problem is None else None) == value
+    assert unknown == ({name: problem} if problem else {})
 
 
 def test_audit_star_import_makes_every_earlier_value_unknown():
