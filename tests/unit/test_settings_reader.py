@@ -178,10 +178,13 @@ def test_a_match_pattern_binding_a_managed_name_is_refused(pattern):
 def test_a_global_statement_before_the_section_is_refused_too():
     # The function may run after the section (here it does): unlike exec,
     # its place in the file does not make it harmless.
-    text = "def f():\n    global EMAIL_HOST\n    EMAIL_HOST = 'old'\n" + HEAD + OLD_SECTION + TAIL + "f()\n"
+    # The message names the managed ones among the statement's names, sorted.
+    text = ("def f():\n    global X, EMAIL_PORT, EMAIL_HOST\n    EMAIL_HOST = 'old'\n"
+            + HEAD + OLD_SECTION + TAIL + "f()\n")
     assert refused(text).endswith(
-        "line 2: `global EMAIL_HOST` in a function or class may set EMAIL_HOST whenever that "
-        "code runs; the role cannot tell the value: remove the global statement.")
+        "line 2: `global X, EMAIL_PORT, EMAIL_HOST` in a function or class may set EMAIL_HOST, "
+        "EMAIL_PORT whenever that code runs; the role cannot tell the value: remove the global "
+        "statement.")
 
 
 def test_block_before_the_section_is_refused_too():
