@@ -110,28 +110,38 @@ def test_refusal_message_names_the_line_and_the_fix():
             "it, the role's section sets it") in message
 
 
-@pytest.mark.parametrize("code, line, words", [
+WALRUS = "EMAIL_PORT is assigned with `:=`"
+
+
+@pytest.mark.parametrize("code, line", [
     # Every expression Python evaluates in module scope: decorators, bases,
-    # keywords, defaults, annotations, tests, subjects, guards, iterables,
-    # handlers' types; and every body (else, except, finally).
-    ("@(EMAIL_PORT := staticmethod)\ndef f(): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("class C((EMAIL_PORT := object)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("class C(metaclass=(EMAIL_PORT := type)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("def f(a=(EMAIL_PORT := 1)): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("def f() -> (EMAIL_PORT := int): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("F = lambda a=(EMAIL_PORT := 1): a\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("F = lambda *, a=(EMAIL_PORT := 1): a\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("with (EMAIL_PORT := open('/dev/null')): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("if (EMAIL_PORT := 25): pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("match (EMAIL_PORT := 1):\n    case _: pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
+    # keywords, defaults, annotations, tests, subjects, iterables, values.
+    ("@(EMAIL_PORT := staticmethod)\ndef f(): pass\n", 14),
+    ("class C((EMAIL_PORT := object)): pass\n", 14),
+    ("class C(metaclass=(EMAIL_PORT := type)): pass\n", 14),
+    ("def f(a=(EMAIL_PORT := 1)): pass\n", 14),
+    ("def f() -> (EMAIL_PORT := int): pass\n", 14),
+    ("F = lambda a=(EMAIL_PORT := 1): a\n", 14),
+    ("F = lambda *, a=(EMAIL_PORT := 1): a\n", 14),
+    ("with (EMAIL_PORT := open('/dev/null')): pass\n", 14),
+    ("if (EMAIL_PORT := 25): pass\n", 14),
+    ("match (EMAIL_PORT := 1):\n    case _: pass\n", 14),
+    ("for x in [(EMAIL_PORT := 1)]: pass\n", 14),
+    ("X: (EMAIL_PORT := int) = 1\n", 14),
+    ("X = 1\nX += (EMAIL_PORT := 1)\n", 15),
+    ("assert (EMAIL_PORT := 1)\n", 14),
+])
+def test_a_walrus_in_any_expression_at_module_scope_is_refused(code, line):
+    message = refused(HEAD + OLD_SECTION + TAIL + code)
+    assert "line %d: %s; use another name, the role's" % (line, WALRUS) in message, message
+
+
+@pytest.mark.parametrize("code, line, words", [
+    # Inside blocks: guards, handlers' types, and every body (else, except, finally).
     ("match 1:\n    case _ if (EMAIL_PORT := 1): pass\n", 15,
-     "EMAIL_PORT is assigned with `:=`; use another name (inside a `match` statement)"),
-    ("for x in [(EMAIL_PORT := 1)]: pass\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("X: (EMAIL_PORT := int) = 1\n", 14, "EMAIL_PORT is assigned with `:=`"),
-    ("X = 1\nX += (EMAIL_PORT := 1)\n", 15, "EMAIL_PORT is assigned with `:=`"),
-    ("assert (EMAIL_PORT := 1)\n", 14, "EMAIL_PORT is assigned with `:=`"),
+     WALRUS + "; use another name (inside a `match` statement)"),
     ("try:\n    pass\nexcept (EMAIL_PORT := Exception):\n    pass\n", 16,
-     "EMAIL_PORT is assigned with `:=`; use another name (inside a `try` statement)"),
+     WALRUS + "; use another name (inside a `try` statement)"),
     ("try:\n    pass\nexcept Exception as EMAIL_HOST:\n    pass\n", 16,
      "EMAIL_HOST is bound by `except ... as EMAIL_HOST`; use another name (inside a `try` statement)"),
     ("try:\n    pass\nexcept Exception:\n    EMAIL_HOST = 'x'\n", 17, "EMAIL_HOST is assigned inside a `try` statement"),
@@ -384,6 +394,10 @@ def test_audit_reports_the_value_python_uses_or_unknown(text, expected, unknown)
         assert facts.effective(values, unknown)["mode"] == "unknown"
 
 
+UNPACKED = ("line 1: EMAIL_HOST is assigned together with {0}; assign {0} on a line of its own "
+            "and delete EMAIL_HOST from this statement: value unknown")
+
+
 @pytest.mark.parametrize("text, name, value, problem", [
     # The last literal wins; a later literal makes an earlier unknown known.
     ("EMAIL_PORT = 25\nEMAIL_PORT = int('2')\nEMAIL_PORT = 26\n", "EMAIL_PORT", 26, None),
@@ -395,18 +409,12 @@ def test_audit_reports_the_value_python_uses_or_unknown(text, expected, unknown)
     ("[EMAIL_HOST, X] = ['a', 1]\n", "EMAIL_HOST", "a", None),
     ("EMAIL_HOST, X = 'a', int('1')\n", "EMAIL_HOST", "a", None),
     ("X, EMAIL_HOST = int('1'), 'a'\n", "EMAIL_HOST", "a", None),
-    ("EMAIL_HOST, X = 'a', *Y\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
-     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
-    ("EMAIL_HOST, *X = 'a', 1\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
-     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
-    ("A = EMAIL_HOST, X = 'a', 1\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with "
-     "A, X; assign A, X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
-    ("EMAIL_HOST, (X, Y) = 'a', (1, 2)\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together "
-     "with X, Y; assign X, Y on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
-    ("EMAIL_HOST, X = 'a', 1, 2\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
-     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
-    ("EMAIL_HOST, X = T\n", "EMAIL_HOST", None, "line 1: EMAIL_HOST is assigned together with X; "
-     "assign X on a line of its own and delete EMAIL_HOST from this statement: value unknown"),
+    ("EMAIL_HOST, X = 'a', *Y\n", "EMAIL_HOST", None, UNPACKED.format("X")),
+    ("EMAIL_HOST, *X = 'a', 1\n", "EMAIL_HOST", None, UNPACKED.format("X")),
+    ("A = EMAIL_HOST, X = 'a', 1\n", "EMAIL_HOST", None, UNPACKED.format("A, X")),
+    ("EMAIL_HOST, (X, Y) = 'a', (1, 2)\n", "EMAIL_HOST", None, UNPACKED.format("X, Y")),
+    ("EMAIL_HOST, X = 'a', 1, 2\n", "EMAIL_HOST", None, UNPACKED.format("X")),
+    ("EMAIL_HOST, X = T\n", "EMAIL_HOST", None, UNPACKED.format("X")),
     ("EMAIL_PORT = 1\nEMAIL_PORT += 1\n", "EMAIL_PORT", None,
      "line 2: EMAIL_PORT is changed with an augmented assignment: value unknown"),
     ("EMAIL_PORT = 1\nif x:\n    del EMAIL_PORT\n", "EMAIL_PORT", None,
