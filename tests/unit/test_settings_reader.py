@@ -339,6 +339,87 @@ def test_unknown_coding_and_unencodable_content_are_clear_refusals():
         mod.encode("EMAIL_HOST_USER = '\u20ac'\n", "iso-8859-1", "settings.py")
 
 
+# --- where the section goes, exactly ------------------------------------------------
+
+def test_a_missing_section_goes_after_insert_after_and_before_the_next_one():
+    new, _ = run(HEAD + TAIL)
+    assert new == HEAD + SECTION + "\n" + TAIL
+
+
+@pytest.mark.parametrize("text", [TAIL, TAIL + "\n"])
+def test_without_insert_after_the_section_ends_the_file_after_one_blank_line(text):
+    new, _ = run(text)
+    assert new == TAIL + "\n" + SECTION
+
+
+def test_a_section_that_ends_the_file_is_replaced_without_a_trailing_blank_line():
+    new, _ = run(HEAD + OLD_SECTION)
+    assert new == HEAD + SECTION
+
+
+def test_a_kept_statement_the_new_content_has_too_is_not_repeated():
+    old_section = OLD_SECTION.replace("\n\n", "\nEMAIL_TIMEOUT = 7\n\n")
+    new, _ = run(HEAD + old_section + TAIL, content=SECTION + "EMAIL_TIMEOUT = 7\n")
+    assert new == HEAD + SECTION + "EMAIL_TIMEOUT = 7\n\n" + TAIL
+
+
+def test_the_disabled_notes_do_not_decide_the_file_s_newline():
+    # Five CRLF lines against four LF ones once the notes are left out: CRLF.
+    text = HEAD.replace("\n", "\r\n") + OLD_SECTION + TAIL + "EMAIL_PORT = 25\n"
+    new, _ = run(text)
+    assert new.startswith(HEAD.replace("\n", "\r\n") + SECTION.replace("\n", "\r\n") + "\r\n" + TAIL)
+    assert run(new)[0] == new
+
+
+# --- refusals of the rewrite, in full ------------------------------------------------
+
+def test_a_forbidden_name_is_refused_with_the_way_to_give_the_password():
+    assert refused(HEAD + OLD_SECTION + TAIL + "EMAIL_HOST_PASSWORD = 'x'\n") == (
+        "settings.py sets EMAIL_HOST_PASSWORD on line 14. Aloha never reads it, and by policy "
+        "settings.py holds no secret: delete that line and give the password as the vault "
+        "variable aloha_email_password, which the role writes to aloha-secrets.conf as "
+        "email_password.")
+
+
+def test_a_statement_across_the_section_boundary_is_refused():
+    assert refused(HEAD + "X = (1,\n" + OLD_SECTION + ")\n" + TAIL) == (
+        "settings.py: refusing to edit it, nothing was changed: line 6: a statement runs across "
+        "the boundary of the section starting on line 7 (or of the next one); end it before the "
+        "section's sixteen-# line.")
+
+
+def test_problems_are_listed_in_line_order():
+    message = refused(HEAD + OLD_SECTION + TAIL + "exec('')\nif 1:\n    EMAIL_PORT = 1\n")
+    assert message.index("line 14: `exec`") < message.index("line 16: EMAIL_PORT")
+
+
+def test_content_that_does_not_compile_is_refused_with_its_line():
+    with pytest.raises(mod.SettingsError) as error:
+        run(HEAD + OLD_SECTION + TAIL, content=SECTION + "EMAIL_HOST_USER = 'x\n")
+    assert re.match(r"the rewritten settings.py would not compile \(line 11: unterminated string "
+                    r"literal[^)]*\)\); nothing was changed. Check aloha_email_\* values for stray "
+                    r"quotes.$", str(error.value)), str(error.value)
+
+
+def test_plan_of_a_missing_file_asks_whether_aloha_is_installed(tmp_path):
+    path = str(tmp_path / "settings.py")
+    assert _refusal(settings.plan, path, TITLE, SECTION, MANAGED, [], "Mandatory settings.") == (
+        "%s does not exist. Is Aloha installed on this host? Set aloha_email_config_dir if its "
+        "configuration lives elsewhere." % path)
+
+
+def test_plan_follows_a_symlink_and_reports_the_settings_python_ends_up_with(tmp_path):
+    real = tmp_path / "real.py"
+    real.write_bytes((HEAD + OLD_SECTION + TAIL + "EMAIL_PORT = 25\n").encode())
+    (tmp_path / "settings.py").symlink_to(real)
+    planned = settings.plan(str(tmp_path / "settings.py"), TITLE, SECTION, MANAGED, [],
+                            "Mandatory settings.")
+    assert planned["path"] == str(real) and planned["disabled"] == [14]
+    assert planned["old_bytes"] == real.read_bytes() and planned["new_bytes"] == planned["new"].encode()
+    assert planned["settings"] == {"aloha_ADMINISTRATOR": "support@aloha.test",
+                                   "EXTERNAL_HOST": "chat.aloha.test"}
+
+
 def _refusal(call, *args):
     with pytest.raises(mod.SettingsError) as error:
         call(*args)
