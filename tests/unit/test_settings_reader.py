@@ -156,6 +156,13 @@ def test_a_walrus_in_any_expression_at_module_scope_is_refused(code, line):
      "under another name or delete the import (inside an `if` block)"),
     ("[A, [EMAIL_HOST]] = 1, [2]\n", 14, "EMAIL_HOST is assigned together with A; assign A on a "
      "line of its own and delete EMAIL_HOST from this statement"),
+    # Forms that cannot be commented out, each with its own reason.
+    ("(EMAIL_HOST,) = ('old',)\n", 14, "EMAIL_HOST is assigned by unpacking; assign it on a line "
+     "of its own or delete it, the role's"),
+    ("EMAIL_HOST = (X := 'old')\n", 14, "EMAIL_HOST is assigned, the role's"),  # X would be lost
+    ("EMAIL_HOST = X = 'old'\n", 14, "EMAIL_HOST is assigned together with X"),
+    ("X = 1; EMAIL_PORT += 1\n", 14, "EMAIL_PORT is assigned on a line shared with another "
+     "statement (`;`); put it on a line of its own or delete it, the role's"),
     ("class C:\n    exec('')\n", 15, "`exec` may set any setting"),
     ("F = lambda: exec('')\n", 14, "`exec` may set any setting"),
 ])
@@ -169,6 +176,7 @@ def test_a_binding_in_any_part_of_a_module_statement_is_refused(code, line, word
     "F = lambda: (EMAIL_PORT := 1)\n",  # the lambda's local
     "EMAIL_PORT: int\n",  # an annotation binds nothing
     "X = [1]\nX[0] = 2\nX.append(3)\n",
+    "def f():\n    global X\n",  # another name
 ])
 def test_code_that_cannot_set_a_module_name_is_kept(code):
     new, disabled = run(HEAD + OLD_SECTION + TAIL + code)
@@ -195,6 +203,11 @@ def test_a_global_statement_before_the_section_is_refused_too():
         "line 2: `global X, EMAIL_PORT, EMAIL_HOST` in a function or class may set EMAIL_HOST, "
         "EMAIL_PORT whenever that code runs; the role cannot tell the value: remove the global "
         "statement.")
+
+
+def test_the_first_two_statements_sharing_a_line_are_refused():
+    assert "line 1: EMAIL_HOST is assigned on a line shared with another statement" in refused(
+        "X = 1; EMAIL_HOST = 'old'\n" + HEAD + OLD_SECTION + TAIL)
 
 
 def test_block_before_the_section_is_refused_too():
