@@ -95,6 +95,9 @@ def test_symlinked_files_are_checked_through_the_link(run_module, host):
     (lambda h: (h / "settings.py").unlink(), "settings.py does not exist"),
     (lambda h: (h / "settings.py").write_text("EMAIL_HOST_PASSWORD = 'x'\n"), "EMAIL_HOST_PASSWORD"),
     (lambda h: (h / "aloha-secrets.conf").write_text("email_password = x\n"), "[secrets]"),
+    # The key's name is no secret: it stays readable in the message.
+    (lambda h: (h / "aloha-secrets.conf").write_text("[secrets]\nemail_password = a\nemail_password = b\n"),
+     "has 2 'email_password' entries in [secrets]"),
 ])
 def test_refusals_name_the_problem(run_module, host, change, needle):
     change(host)
