@@ -268,6 +268,41 @@ def test_a_file_without_any_newline_gets_unix_newlines():
     assert new == "A = 1\n\n" + SECTION
 
 
+@pytest.mark.parametrize("text", [
+    HEAD.rstrip("\n") + "\nDOC = '''a\nb'''\n" + OLD_SECTION + TAIL,  # a string ends just above
+    HEAD.rstrip("\n") + "\nDOC = '''a\nb'''\n\n" + OLD_SECTION + TAIL,  # two lines above
+    HEAD + OLD_SECTION.replace("\n##\n", "\nDOC = '''a\nb'''\n", 1) + TAIL,  # one starts just below
+])
+def test_markers_next_to_a_multi_line_string_are_a_section(text):
+    new, _ = run(text)
+    assert new.count("## " + TITLE) == 1 and SECTION in new
+    assert exec_settings(new)["DOC"] == "a\nb"
+
+
+def test_markers_ending_a_string_inside_the_section_are_no_section():
+    # The fake title is the string's last line: the section runs on past it.
+    doc = "DOC = '''x\n################\n## y'''\n"
+    new, _ = run(HEAD + OLD_SECTION + doc + TAIL)
+    assert doc in new and exec_settings(new)["DOC"] == "x\n################\n## y"
+
+
+def test_a_section_title_on_the_last_line_is_found():
+    new, _ = run(HEAD + "################\n## " + TITLE + "\n")
+    assert new == HEAD + SECTION
+
+
+def test_a_longer_rule_is_no_section_rule():
+    fake = "################X\n## " + TITLE + "\n"
+    new, _ = run(HEAD + fake)
+    assert new == HEAD + fake + "\n" + SECTION
+
+
+def test_an_exec_after_the_section_is_refused_with_the_fix():
+    assert refused(HEAD + OLD_SECTION + TAIL + "exec('')\n").endswith(
+        "line 14: `exec` may set any setting, including the role's; the role cannot tell "
+        "which: move it above the section or remove it.")
+
+
 def test_markers_inside_a_string_are_no_section():
     fake = 'DOC = """\n################\n## Outgoing email (SMTP) settings.\n"""\n'
     text = HEAD + fake + OLD_SECTION + TAIL
