@@ -263,6 +263,14 @@ def test_a_one_line_file_gives_the_section_its_newline(newline):
     assert new == "A = 1" + newline * 2 + SECTION.replace("\n", newline)
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_one_line_content_without_a_newline_gets_the_file_s(newline):
+    # Its last character (an "X") is kept; only a line ending is replaced.
+    content = "EMAIL_HOST = 'smtp.aloha.test'  # X"
+    new, _ = run((HEAD + OLD_SECTION + TAIL).replace("\n", newline), content=content)
+    assert new == (HEAD + content + "\n\n" + TAIL).replace("\n", newline)
+
+
 def test_a_file_without_any_newline_gets_unix_newlines():
     new, _ = run("A = 1")
     assert new == "A = 1\n\n" + SECTION
