@@ -599,3 +599,27 @@ def test_verify_reads_the_written_file_as_aloha_does(tmp_path, text, state, prob
     # The safety net of the write: what each difference is reported as.
     path = write(tmp_path / "new.conf", text)
     assert secrets_file.verify(str(path), {("secrets", "a"): "1"}, "email_password", "v", state) == problem
+
+
+def test_bom_refusal_in_full():
+    assert refusal(secrets_file.compute, "\ufeff[secrets]\n", "email_password", "v", "present", PATH) == (
+        PATH + " starts with a UTF-8 byte order mark (BOM, bytes EF BB BF), which Aloha's "
+        "RawConfigParser reads as part of the first line: Aloha cannot read this file. Remove the "
+        "BOM (for example sed -i '1s/^\\xEF\\xBB\\xBF//' " + PATH + ") and run the role again.")
+
+
+def test_an_updated_last_line_without_a_newline_gets_one():
+    new, action, _, _ = secrets_file.compute("[secrets]\nemail_password = old", "email_password",
+                                             "new", "present", PATH)
+    assert (new, action) == ("[secrets]\nemail_password = new\n", "updated")
+
+
+def test_plan_accepts_a_key_of_other_characters(tmp_path):
+    path = write(tmp_path / "aloha-secrets.conf", "[secrets]\n")
+    assert secrets_file.plan(str(path), "Key_X-1.a", "v", "present")["new_text"] == "[secrets]\nKey_X-1.a = v\n"
+
+
+def test_plan_creates_a_file_given_by_a_relative_path(tmp_path, monkeypatch):
+    # No directory part: the current one.
+    monkeypatch.chdir(tmp_path)
+    assert secrets_file.plan("aloha-secrets.conf", "email_password", "v", "present")["action"] == "created"
