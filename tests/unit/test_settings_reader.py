@@ -249,10 +249,15 @@ def test_the_note_above_a_disabled_assignment_is_exactly_one_line():
         "# EMAIL_PORT = 25  # was MAX\n")
 
 
+def test_every_line_of_a_disabled_statement_is_commented_out():
+    new, _ = run(HEAD + OLD_SECTION + TAIL + "EMAIL_HOST = [\nX\n\n]\n")
+    assert new.endswith("override it.\n# EMAIL_HOST = [\n# X\n\n# ]\n")
+
+
 def test_an_operator_statement_of_the_old_section_is_kept_under_a_note():
-    new, _ = run(HEAD + OLD_SECTION.replace("\n\n", "\nEMAIL_TIMEOUT = 7\n\n") + TAIL)
+    new, _ = run(HEAD + OLD_SECTION.replace("\n\n", "\nEMAIL_TIMEOUT = 7  # MAX\n\n") + TAIL)
     assert (SECTION + "\n# Kept from the previous version of this section (not managed "
-            "by aloha_email):\nEMAIL_TIMEOUT = 7\n\n" + TAIL) in new
+            "by aloha_email):\nEMAIL_TIMEOUT = 7  # MAX\n\n" + TAIL) in new
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
@@ -446,7 +451,22 @@ def test_a_statement_across_the_section_boundary_is_refused():
 
 def test_problems_are_listed_in_line_order():
     message = refused(HEAD + OLD_SECTION + TAIL + "exec('')\nif 1:\n    EMAIL_PORT = 1\n")
-    assert message.index("line 14: `exec`") < message.index("line 16: EMAIL_PORT")
+    assert message.index("line 14: `exec`") < message.index("move it above the section or remove it; line 16: EMAIL_PORT")
+
+
+def test_exec_inside_the_old_section_is_refused():
+    # Kept below the new content, it would run after it.
+    message = refused(HEAD + OLD_SECTION.replace("\n\n", "\nexec('')\n\n") + TAIL)
+    assert "line 10: `exec` may set any setting" in message
+
+
+@pytest.mark.parametrize("text", [
+    HEAD.rstrip("\n") + "\nexec('')\n" + OLD_SECTION + TAIL,  # just above the section
+    HEAD.rstrip("\n") + "\nexec('')\n" + TAIL,  # just above where it goes
+])
+def test_exec_just_above_the_section_is_accepted(text):
+    new, _ = run(text)
+    assert "exec('')\n" + SECTION in new
 
 
 def test_content_that_does_not_compile_is_refused_with_its_line():
