@@ -418,10 +418,11 @@ def test_a_section_that_ends_the_file_is_replaced_without_a_trailing_blank_line(
     assert new == HEAD + SECTION
 
 
-def test_a_kept_statement_the_new_content_has_too_is_not_repeated():
-    old_section = OLD_SECTION.replace("\n\n", "\nEMAIL_TIMEOUT = 7\n\n")
-    new, _ = run(HEAD + old_section + TAIL, content=SECTION + "EMAIL_TIMEOUT = 7\n")
-    assert new == HEAD + SECTION + "EMAIL_TIMEOUT = 7\n\n" + TAIL
+@pytest.mark.parametrize("statement", ["EMAIL_TIMEOUT = 7\n", "EMAIL_TIMEOUT = (\n    7)\n"])
+def test_a_kept_statement_the_new_content_has_too_is_not_repeated(statement):
+    old_section = OLD_SECTION.replace("\n\n", "\n" + statement + "\n")
+    new, _ = run(HEAD + old_section + TAIL, content=SECTION + statement)
+    assert new == HEAD + SECTION + statement + "\n" + TAIL
 
 
 def test_the_disabled_notes_do_not_decide_the_file_s_newline():
@@ -494,6 +495,25 @@ def test_plan_follows_a_symlink_and_reports_the_settings_python_ends_up_with(tmp
     assert planned["old_bytes"] == real.read_bytes() and planned["new_bytes"] == planned["new"].encode()
     assert planned["settings"] == {"aloha_ADMINISTRATOR": "support@aloha.test",
                                    "EXTERNAL_HOST": "chat.aloha.test"}
+
+
+def test_dynamic_code_in_the_new_content_is_refused_in_full():
+    # From the content's first line on: the check of the candidate file.
+    dynamic = ("`%s` may set any setting, including the role's; the role cannot tell which: "
+               "move it above the section or remove it")
+    with pytest.raises(mod.SettingsError) as error:
+        run(HEAD + OLD_SECTION + TAIL, content="exec('')\n" + SECTION + "eval('')\n")
+    assert str(error.value) == (
+        "settings.py: the rewritten file would not give the section's values (line 6: %s; "
+        "line 12: %s); nothing was changed." % (dynamic % "exec", dynamic % "eval"))
+
+
+def test_a_null_byte_in_the_new_content_is_refused():
+    # Python 3.11 gives no line number ("?"), 3.12+ does.
+    with pytest.raises(mod.SettingsError) as error:
+        run(HEAD + OLD_SECTION + TAIL, content=SECTION + "A = 1\x00\n")
+    assert re.match(r"the rewritten settings.py would not compile \(line (\?|\d+): .*null bytes\)",
+                    str(error.value)), str(error.value)
 
 
 def _refusal(call, *args):
