@@ -95,6 +95,9 @@ def test_symlinked_files_are_checked_through_the_link(run_module, host):
     (lambda h: (h / "settings.py").unlink(), "settings.py does not exist"),
     (lambda h: (h / "settings.py").write_text("EMAIL_HOST_PASSWORD = 'x'\n"), "EMAIL_HOST_PASSWORD"),
     (lambda h: (h / "aloha-secrets.conf").write_text("email_password = x\n"), "[secrets]"),
+    # The key's name is no secret: it stays readable in the message.
+    (lambda h: (h / "aloha-secrets.conf").write_text("[secrets]\nemail_password = a\nemail_password = b\n"),
+     "has 2 'email_password' entries in [secrets]"),
 ])
 def test_refusals_name_the_problem(run_module, host, change, needle):
     change(host)
@@ -108,3 +111,87 @@ def test_unknown_user_and_bad_password(run_module, host):
     assert "User nosuchuser-aloha does not exist" in result["msg"] and "aloha_email_user" in result["msg"]
     proc, result = check(run_module, host, password=" padded")
     assert proc.returncode != 0 and "whitespace" in result["msg"] and " padded" not in proc.stdout
+
+
+def test_every_missing_script_is_named_with_the_fix(run_module, host):
+    (host / "deploy/manage.py").unlink()
+    (host / "deploy/scripts/restart-server").unlink()
+    proc, result = check(run_module, host)
+    deploy = host / "deploy"
+    assert result["msg"] == (
+        "%s/manage.py does not exist. %s/scripts/restart-server does not exist. Set "
+        "aloha_email_deploy_path to the Aloha deployment (default "
+        "/home/aloha/deployments/current) and make its scripts executable." % (deploy, deploy))
+
+
+def test_a_directory_in_place_of_a_script_is_not_executable(run_module, host):
+    (host / "deploy/manage.py").unlink()
+    (host / "deploy/manage.py").mkdir()
+    proc, result = check(run_module, host)
+    assert result["msg"].startswith("%s/manage.py is not executable. Set aloha_email_deploy_path"
+                                    % (host / "deploy"))
+
+
+def test_unknown_user_message_in_full(run_module, host):
+    proc, result = check(run_module, host, user="nosuchuser-aloha")
+    assert result["msg"] == ("User nosuchuser-aloha does not exist on this host: is Aloha "
+                             "installed? Set aloha_email_user to the user Aloha runs as.")
+
+
+@pytest.mark.parametrize("part, field, value, message", [
+    ("settings", "owner", "nosuchuser-aloha",
+     "user nosuchuser-aloha does not exist on this host (aloha_email_user)"),
+    ("settings", "group", "nosuchgroup-aloha",
+     "group nosuchgroup-aloha does not exist on this host (aloha_email_group)"),
+    ("secret", "owner", "nosuchuser-aloha",
+     "user nosuchuser-aloha does not exist on this host (aloha_email_user)"),
+    ("secret", "group", "nosuchgroup-aloha",
+     "group nosuchgroup-aloha does not exist on this host (aloha_email_group)"),
+])
+def test_an_unknown_file_owner_or_group_is_a_refusal(run_module, host, part, field, value, message):
+    # settings.py already right: its owner and group are what is left to compare.
+    (host / "settings.py").write_text(SEED.replace("old.example.com", "smtp.aloha.test"))
+    given = args(host)
+    given[part][field] = value
+    proc, result = run_module("aloha_email_check", given, secrets={"pw": "s3cret"})
+    assert result["failed"] is True and result["msg"] == message
+
+
+OTHER_USER = next(p.pw_name for p in pwd.getpwall() if p.pw_uid != os.geteuid())
+OTHER_GROUP = next(g.gr_name for g in grp.getgrall() if g.gr_gid != os.getegid())
+
+
+@pytest.mark.parametrize("field, value", [("mode", "0600"), ("group", OTHER_GROUP), ("owner", OTHER_USER)])
+def test_settings_owner_group_or_mode_alone_is_a_change(run_module, host, field, value):
+    (host / "settings.py").write_text(SEED.replace("old.example.com", "smtp.aloha.test"))
+    given = args(host)
+    given["settings"][field] = value
+    proc, result = run_module("aloha_email_check", given, secrets={"pw": "s3cret"})
+    assert (result["settings"]["needs_change"], result["secret"]["needs_change"]) == (True, False)
+
+
+def test_a_missing_secrets_file_would_be_created(run_module, host):
+    # No file: nothing to compare the owner, group and mode with.
+    (host / "aloha-secrets.conf").unlink()
+    proc, result = check(run_module, host)
+    assert proc.returncode == 0, result
+    assert result["secret"] == {"needs_change": True, "action": "created"}
+
+
+@pytest.mark.parametrize("key, state, action", [
+    ("email_password", "absent", "removed"),
+    ("other_password", "absent", "absent"),
+    ("other_password", "present", "added"),
+])
+def test_the_secret_key_and_state_are_planned(run_module, host, key, state, action):
+    given = args(host)
+    given["secret"].update(key=key, state=state)
+    proc, result = run_module("aloha_email_check", given, secrets={"pw": "s3cret"})
+    assert result["secret"] == {"needs_change": action != "absent", "action": action}
+
+
+def test_an_override_after_the_section_is_reported_as_disabled(run_module, host):
+    (host / "settings.py").write_text(SEED + "################\n## Later.\nEMAIL_HOST = 'late.example.com'\n")
+    proc, result = check(run_module, host)
+    assert result["settings"]["disabled"] == [13]
+    assert result["settings"]["needs_change"] is True

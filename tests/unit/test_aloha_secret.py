@@ -12,6 +12,7 @@ import stat
 import pytest
 
 import aloha_secret
+from ansible.module_utils import aloha_email_secrets as secrets_file
 
 # A realistic secrets file: other secrets, comments, blank lines, another
 # section, a "%" that interpolation would choke on.
@@ -441,3 +442,184 @@ def test_bytes_that_are_not_utf8_are_kept(run_module, tmp_path):
     proc, result = run_secret(run_module, path, "new")
     assert result["changed"] is True, result
     assert path.read_bytes() == b"[secrets]\n# caf\xe9\nemail_password = new\n"
+
+
+# --- the line editor: edges (mutation testing, issue 13) ----------------------
+
+PATH = "/etc/aloha/aloha-secrets.conf"
+
+
+def refusal(call, *args):
+    with pytest.raises(secrets_file.SecretsFileError) as error:
+        call(*args)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("email_password = x\n[secrets]\n",
+     PATH + " has lines before any section header and no [secrets] header above them; Aloha "
+     "cannot read it. Add a line '[secrets]' at the top of the file."),
+    ("  indented = x\n[secrets]\n",
+     PATH + " has lines before any section header and no [secrets] header above them; Aloha "
+     "cannot read it. Add a line '[secrets]' at the top of the file."),
+    ("[other]\nfoo = bar\n",
+     PATH + " has no [secrets] header; Aloha reads its secrets only from the [secrets] section. "
+     "Add a line '[secrets]' above the secrets (at the top of the file)."),
+    ("[secrets]\na = 1\n[secrets]\nb = 2\n",
+     PATH + " has 2 [secrets] headers; Aloha refuses to start with a duplicate section. Merge "
+     "them by hand."),
+    ("[secrets]\nnot an option\n",
+     PATH + ": line 2 is neither a comment, a section header nor a 'key = value' line"),
+    ("[secrets]\n= value\n",
+     PATH + ": line 2 is neither a comment, a section header nor a 'key = value' line"),
+])
+def test_compute_refusals_in_full(text, message):
+    assert refusal(secrets_file.compute, text, "email_password", "c", "present", PATH) == message
+
+
+def test_a_value_ending_in_x_is_read_whole():
+    # Only the line ending is cut from a line, whatever the value ends with.
+    new, action, _, _ = secrets_file.compute("[secrets]\nemail_password = pwX\n", "email_password",
+                                             "pwX", "present", PATH)
+    assert (new, action) == (None, "unchanged")
+
+
+def test_an_equal_value_with_continuation_lines_is_rewritten_on_one_line():
+    # RawConfigParser reads "same\nmore": not the password.
+    new, action, before, after = secrets_file.compute(
+        "[secrets]\nemail_password = same\n  more\n", "email_password", "same", "present", PATH)
+    assert (new, action) == ("[secrets]\nemail_password = same\n", "updated")
+    assert before == "[secrets]\nemail_password = ********\n  ********\n"
+    assert after == "[secrets]\nemail_password = ******** (changed)\n"
+
+
+def test_absent_key_and_absent_state_change_nothing():
+    assert secrets_file.compute("[secrets]\na = 1\n", "email_password", None, "absent", PATH) == (
+        None, "absent", "[secrets]\na = ********\n", "[secrets]\na = ********\n")
+
+
+def test_comments_are_masked_keeping_their_marker_and_indent_but_empty_values_are_not():
+    new, action, before, after = secrets_file.compute(
+        "[secrets]\n  # indented comment\n#\n;x\na =\n", "email_password", "v", "present", PATH)
+    assert new == "[secrets]\n  # indented comment\n#\n;x\na =\nemail_password = v\n"
+    assert before == "[secrets]\n  # ********\n#\n; ********\na =\n"
+    assert after == before + "email_password = ******** (changed)\n"
+
+
+def test_a_key_is_added_before_the_blank_lines_and_the_next_section_with_crlf():
+    new, action, _, after = secrets_file.compute(
+        "[secrets]\r\na = 1\r\n\r\n[other]\r\nb = 2\r\n", "email_password", "v", "present", PATH)
+    assert (new, action) == ("[secrets]\r\na = 1\r\nemail_password = v\r\n\r\n[other]\r\nb = 2\r\n", "added")
+    assert after == ("[secrets]\r\na = ********\r\nemail_password = ******** (changed)\r\n\r\n"
+                     "[other]\r\nb = ********\r\n")
+
+
+def test_a_key_is_added_after_a_continuation_line():
+    new, _, before, _ = secrets_file.compute("[secrets]\na = 1\n  cont\n", "email_password", "v",
+                                             "present", PATH)
+    assert new == "[secrets]\na = 1\n  cont\nemail_password = v\n"
+    assert before == "[secrets]\na = ********\n  ********\n"
+
+
+@pytest.mark.parametrize("value, problem", [
+    (None, "is empty"), ("a b", None), ("a~b", None),
+    ("a\x1fb", "control character"), ("a\x7fb", "control character"), ("a\x80b", "non-ASCII"),
+])
+def test_value_problem_boundaries(value, problem):
+    # Space and "~" are the first and last usable characters; the name of
+    # another key is quoted.
+    found = secrets_file.value_problem(value, "other_key")
+    if problem is None:
+        assert found is None
+    else:
+        assert found.startswith("the value for 'other_key' ") and problem in found
+
+
+@pytest.mark.parametrize("key", ["", " k", "k ", "a=b", "a:b", "[a", "a]", "a\rb", "a\nb", "#k", ";k"])
+def test_plan_refuses_a_key_rawconfigparser_would_misread(key):
+    assert refusal(secrets_file.plan, PATH, key, "v", "present") == (
+        "key %r is not a valid RawConfigParser key" % key)
+
+
+def test_plan_messages_for_the_file_s_place(tmp_path):
+    missing = tmp_path / "nodir" / "aloha-secrets.conf"
+    assert refusal(secrets_file.plan, str(tmp_path), "email_password", "v", "present") == (
+        "%s exists and is not a regular file" % tmp_path)
+    assert refusal(secrets_file.plan, str(missing), "email_password", "v", "present") == (
+        "directory %s does not exist; is Aloha installed?" % missing.parent)
+    assert refusal(secrets_file.plan, str(missing), "email_password", "v", "present", False) == (
+        "%s does not exist (create=false)" % missing)
+    assert refusal(secrets_file.plan, str(missing), "email_password", " v", "present") == (
+        "Refusing to write email_password to %s: aloha_email_password begins or ends with "
+        "whitespace, which Aloha's RawConfigParser strips; remove it (and from the password "
+        "at the SMTP provider if it really has such a character)." % missing)
+
+
+def test_plan_of_a_missing_file(tmp_path):
+    path = str(tmp_path / "aloha-secrets.conf")
+    assert secrets_file.plan(path, "email_password", None, "absent") == dict(
+        path=path, exists=False, new_text=None, action="absent", before="", after="",
+        original_values={})
+    assert secrets_file.plan(path, "email_password", "v", "present") == dict(
+        path=path, exists=False, new_text="[secrets]\nemail_password = v\n", action="created",
+        before="", after="[secrets]\nemail_password = ******** (changed)\n", original_values={})
+
+
+def test_plan_of_an_existing_file_reads_every_value(tmp_path):
+    path = write(tmp_path / "aloha-secrets.conf", SECRETS)
+    planned = secrets_file.plan(str(path), "email_password", "v", "present")
+    assert planned["exists"] is True and planned["action"] == "added"
+    assert planned["original_values"] == {
+        ("secrets", "avatar_salt"): "0a1b2c3d4e5f", ("secrets", "secret_key"): "k%3Dz#x;y",
+        ("secrets", "rabbitmq_password"): "Rabbit:Pass=1", ("extra", "email_password"): "outside-section"}
+
+
+def test_plan_refuses_a_file_rawconfigparser_cannot_read_naming_the_line(tmp_path):
+    # The line editor accepts it; Aloha's parser does not (a duplicate in
+    # another section): the message names the error and line, never the text.
+    path = write(tmp_path / "aloha-secrets.conf", "[secrets]\na = 1\n[extra]\nb = 1\nb = s3cret\n")
+    message = refusal(secrets_file.plan, str(path), "email_password", "v", "present")
+    assert message == ("%s does not parse as Aloha reads it (DuplicateOptionError at line 5); "
+                       "fix it by hand first." % path)
+
+
+@pytest.mark.parametrize("text, state, problem", [
+    ("[secrets]\na = 1\nemail_password = v\n", "present", None),
+    ("[secrets]\na = 1\nemail_password = w\n", "present",
+     "the value did not read back unchanged with RawConfigParser"),
+    ("[secrets]\na = 1\n", "absent", None),
+    ("[DEFAULT]\nemail_password = w\n[secrets]\na = 1\n", "absent",
+     "'email_password' still reads from [secrets] (is it set in [DEFAULT]?)"),
+    ("[secrets]\na = 2\nemail_password = v\n", "present", "another value (a in [secrets]) would change"),
+    ("[secrets]\nemail_password = v\n", "present", "another value (a in [secrets]) would change"),
+    ("[secrets]\na = 1\nno delimiter\n", "present", "the new file would not parse (ParsingError at line 3)"),
+    ("a = 1\n", "present", "the new file would not parse (MissingSectionHeaderError at line 1)"),
+])
+def test_verify_reads_the_written_file_as_aloha_does(tmp_path, text, state, problem):
+    # The safety net of the write: what each difference is reported as.
+    path = write(tmp_path / "new.conf", text)
+    assert secrets_file.verify(str(path), {("secrets", "a"): "1"}, "email_password", "v", state) == problem
+
+
+def test_bom_refusal_in_full():
+    assert refusal(secrets_file.compute, "\ufeff[secrets]\n", "email_password", "v", "present", PATH) == (
+        PATH + " starts with a UTF-8 byte order mark (BOM, bytes EF BB BF), which Aloha's "
+        "RawConfigParser reads as part of the first line: Aloha cannot read this file. Remove the "
+        "BOM (for example sed -i '1s/^\\xEF\\xBB\\xBF//' " + PATH + ") and run the role again.")
+
+
+def test_an_updated_last_line_without_a_newline_gets_one():
+    new, action, _, _ = secrets_file.compute("[secrets]\nemail_password = old", "email_password",
+                                             "new", "present", PATH)
+    assert (new, action) == ("[secrets]\nemail_password = new\n", "updated")
+
+
+def test_plan_accepts_a_key_of_other_characters(tmp_path):
+    path = write(tmp_path / "aloha-secrets.conf", "[secrets]\n")
+    assert secrets_file.plan(str(path), "Key_X-1.a", "v", "present")["new_text"] == "[secrets]\nKey_X-1.a = v\n"
+
+
+def test_plan_creates_a_file_given_by_a_relative_path(tmp_path, monkeypatch):
+    # No directory part: the current one.
+    monkeypatch.chdir(tmp_path)
+    assert secrets_file.plan("aloha-secrets.conf", "email_password", "v", "present")["action"] == "created"
