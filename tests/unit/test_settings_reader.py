@@ -649,3 +649,21 @@ def test_section_module_refuses_before_any_change(run_module, tmp_path):
     assert "line 15: EMAIL_HOST is assigned inside an `if` block" in result["msg"]
     assert "Traceback" not in result["msg"]
     assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("target", ["X[0]", "x.attr"])
+def test_a_name_assigned_together_with_a_subscript_or_attribute_is_refused(target):
+    # Commenting the line out would lose the operator's own assignment.
+    text = HEAD + OLD_SECTION + TAIL + "%s = EMAIL_HOST = 'old'\n" % target
+    assert refused(text).endswith(
+        "line 14: EMAIL_HOST is assigned together with {t}; assign {t} on a line of its own "
+        "and delete EMAIL_HOST from this statement, the role's section sets it.".format(t=target))
+
+
+@pytest.mark.parametrize("body", ["global EMAIL_PORT\n    EMAIL_PORT = 1", "exec('EMAIL_PORT = 1')"])
+def test_audit_a_function_that_may_set_a_value_after_its_last_assignment(body):
+    # f() runs after the last assignment: Python ends with 1, not 25.
+    text = "def f():\n    %s\n\n\nEMAIL_PORT = 25\nf()\n" % body
+    values, unknown = settings.final_values(settings.parse(text, "settings.py"), ["EMAIL_PORT"])
+    assert "EMAIL_PORT" not in values
+    assert unknown["EMAIL_PORT"].endswith("on line 2 may set EMAIL_PORT: value unknown")

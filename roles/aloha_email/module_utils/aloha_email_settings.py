@@ -138,12 +138,14 @@ class Dynamic(object):
     """A construct that may bind any name (star import, exec, globals(),
     `global NAME` in a function): not statically decidable."""
 
-    def __init__(self, node, top, what, names=None):
+    def __init__(self, node, top, what, names=None, deferred=False):
         self.node = node
         self.top = top
         self.what = what
         self.names = names  # None: any name
         self.lineno = node.lineno
+        # In a function or class: it may run after any later statement.
+        self.deferred = deferred
 
 
 def _target_names(target):
@@ -194,6 +196,9 @@ class _Finder(object):
                 self.bind(names, node, top, "unpacked" if unpacked else "assigned", block)
                 self.expressions(target, top, block, skip_names=True)
             all_names = [n for t in node.targets for n in _target_names(t)[0]]
+            # A subscript or attribute target (`X[0] = EMAIL_HOST = 2`) binds no
+            # name, but it is the operator's: commenting the line out would lose it.
+            all_names += [ast.unparse(t) for t in node.targets if not _target_names(t)[0]]
             for binding in self.bindings:
                 if binding.node is node:
                     binding.others = sorted(set(all_names) - set([binding.name]))
@@ -294,9 +299,9 @@ class _Finder(object):
             for sub in ast.walk(stmt):
                 if isinstance(sub, ast.Global):
                     self.dynamic.append(Dynamic(sub, top, "`global %s`" % ", ".join(sub.names),
-                                                names=list(sub.names)))
+                                                names=list(sub.names), deferred=True))
                 elif isinstance(sub, ast.Name) and sub.id in _DYNAMIC_ANYWHERE:
-                    self.dynamic.append(Dynamic(sub, top, "`%s`" % sub.id))
+                    self.dynamic.append(Dynamic(sub, top, "`%s`" % sub.id, deferred=True))
 
 
 def _first_line(node):
@@ -455,12 +460,15 @@ def final_values(tree, names):
         else:
             set_unknown(name, "%s on line %d is not a literal: value unknown" % (name, node.lineno))
 
+    def may_set(item):
+        for name in (item.names or names):
+            if name in names:
+                set_unknown(name, "%s on line %d may set %s: value unknown"
+                            % (item.what, item.lineno, name))
+
     for top in tree.body:
         for item in dynamic_by_top.get(id(top), []):
-            for name in (item.names or names):
-                if name in names:
-                    set_unknown(name, "%s on line %d may set %s: value unknown"
-                                % (item.what, item.lineno, name))
+            may_set(item)
         for binding in by_top.get(id(top), []):
             node, name = binding.node, binding.name
             if node is top and isinstance(node, ast.Delete):
@@ -480,6 +488,11 @@ def final_values(tree, names):
                 record(name, node, node.value.elts[position])
             else:
                 set_unknown(name, "%s: value unknown" % describe(binding).split(", the role")[0])
+    # A function's `global NAME` (or exec) may run after the last assignment
+    # (`def f(): global EMAIL_PORT` ... `EMAIL_PORT = 25`, then `f()`).
+    for item in dynamic:
+        if item.deferred:
+            may_set(item)
     return values, unknown
 
 
