@@ -318,6 +318,9 @@ WORDINGS = [
     ("tls_and_ssl", "ValueError: EMAIL_USE_TLS and EMAIL_USE_SSL may not both be set",
      dict(use_tls=True, use_ssl=True)),
     ("unknown", "ValueError: invalid literal for int() with base 10: 'x'", dict(use_tls=True)),
+    # A broken settings.py line that names EMAIL_USE_SSL is not the TLS/SSL clash.
+    ("unknown", "  File \"/etc/aloha/settings.py\", line 41\n    EMAIL_USE_SSL = True,,\n"
+                "SyntaxError: invalid syntax", {}),
     ("auth_refused", "smtplib.SMTPAuthenticationError: (535, b'5.7.8 Username and Password not accepted.')",
      {}),
     # Gmail wants an app password: 534 at AUTH, the error line alone.
