@@ -848,3 +848,17 @@ def test_neither_root_nor_the_aloha_user_cannot_run_it(run_module, fake_aloha, m
     assert result["failed"] is True
     assert result["msg"] == "must run as root (become: true) or as aloha-nobody to run send_test_email"
     assert not (fake_aloha.deploy / "ran.json").exists()
+
+
+def test_module_masks_the_auth_blob_a_server_echoes(run_module, fake_aloha, smtp_server):
+    # A 535 that quotes the AUTH PLAIN argument: only the module's scrub,
+    # which knows the secrets, masks it (no_log hides the plain value only).
+    port, _ = smtp_server(accounts={USER: GOOD}, echo_auth=True, mechanisms=("PLAIN",))
+    fake_aloha.configure(port=port, user=USER, password=PASSWORD)
+    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha, login_user=USER),
+                              secrets={"pw": PASSWORD})
+    assert result["cause"] == "auth_refused"
+    assert "Authentication credentials invalid: ********" in result["msg"]
+    for form in leaked_forms(USER, PASSWORD):
+        if form != USER:
+            assert form not in proc.stdout + json.dumps(result)
