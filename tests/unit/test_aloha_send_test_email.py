@@ -855,10 +855,19 @@ def test_module_masks_the_auth_blob_a_server_echoes(run_module, fake_aloha, smtp
     # which knows the secrets, masks it (no_log hides the plain value only).
     port, _ = smtp_server(accounts={USER: GOOD}, echo_auth=True, mechanisms=("PLAIN",))
     fake_aloha.configure(port=port, user=USER, password=PASSWORD)
-    proc, result = run_module("aloha_send_test_email", module_args(fake_aloha, login_user=USER),
+    # As the role calls it: the passwords as secrets, the user as login_user.
+    proc, result = run_module("aloha_send_test_email",
+                              module_args(fake_aloha, login_user=USER, secrets=["{{ pw }}"]),
                               secrets={"pw": PASSWORD})
     assert result["cause"] == "auth_refused"
     assert "Authentication credentials invalid: ********" in result["msg"]
     for form in leaked_forms(USER, PASSWORD):
         if form != USER:
             assert form not in proc.stdout + json.dumps(result)
+
+
+def test_module_counts_what_aloha_says_it_sent(run_module, tmp_path):
+    deploy = scripted_deploy(tmp_path, "print('Successfully sent 1 email to %s!')" % RECIPIENT)
+    _, result = run_module("aloha_send_test_email", dict(deploy_path=str(deploy), user=CURRENT_USER,
+                                                         recipients=[RECIPIENT]))
+    assert result["msg"] == "Sent 1 test emails to %s" % RECIPIENT
