@@ -9,8 +9,11 @@ import json
 import os
 import pwd
 import re
+import sys
 
 import pytest
+
+import conftest
 
 import aloha_send_test_email
 from ansible.module_utils.aloha_email_smtp import (
@@ -395,6 +398,9 @@ def test_module_not_configured(run_module, fake_aloha):
                               secrets={"pw": GOOD})
     assert result["cause"] == "not_configured"
     assert "aloha_email_host" in result["fix"]
+    # The summary is Aloha's own line, from stderr after stdout.
+    assert result["msg"] == ("send_test_email failed (not_configured): CommandError: Outgoing email "
+                             "not yet configured, see. Fix: %s" % result["fix"])
 
 
 def test_module_check_mode_runs_nothing(run_module, fake_aloha, smtp_server):
@@ -403,7 +409,7 @@ def test_module_check_mode_runs_nothing(run_module, fake_aloha, smtp_server):
     proc, result = run_module("aloha_send_test_email", module_args(fake_aloha),
                               secrets={"pw": GOOD}, check=True)
     assert proc.returncode == 0
-    assert result["changed"] is False
+    assert result["changed"] is False and result["skipped"] is True
     assert result["msg"] == "not run in check mode"
     assert not (fake_aloha.deploy / "ran.json").exists()
     assert behaviour.messages == []
@@ -414,7 +420,8 @@ def test_module_missing_manage_py(run_module, tmp_path):
                               dict(deploy_path=str(tmp_path / "nowhere"), user=CURRENT_USER,
                                    recipients=[RECIPIENT]))
     assert result["failed"] is True
-    assert "manage.py not found" in result["msg"]
+    assert result["msg"] == "%s not found: is Aloha deployed at deploy_path %s?" % (
+        tmp_path / "nowhere" / "manage.py", tmp_path / "nowhere")
 
 
 # Local mode: postfix's queue after send_test_email (`postqueue -j` lines,
@@ -431,9 +438,9 @@ def queue_line(queue_id, arrival, address, reason=None):
 def test_queued_test_emails_only_new_mail_to_the_test_recipient():
     out = "\n".join([
         queue_line("A1", 1000, "ops@aloha.test"),           # before this run
+        "postqueue: warning: not JSON",                     # skipped, not the end
         queue_line("B2", 2000, "Ops@Aloha.test"),           # this run (case differs)
         queue_line("C3", 2001, "someone@example.org"),      # other mail
-        "postqueue: warning: not JSON",
     ])
     found = aloha_send_test_email.queued_test_emails(out, ["ops@aloha.test"], since=1999)
     assert [e["queue_id"] for e in found] == ["B2"]
@@ -470,7 +477,7 @@ class ScriptedQueue:
 
     def get_bin_path(self, name):
         """postfix is the MTA here (system mode without it: see below)."""
-        return "/usr/sbin/" + name if self.snapshots else None
+        return "/usr/sbin/postqueue" if self.snapshots and name == "postqueue" else None
 
     def run_command(self, argv):
         self.calls.append(argv)
@@ -594,3 +601,273 @@ def test_wait_for_relay_warn_still_fails_on_a_blocked_port(monkeypatch):
     msg, cause, fix, _ = aloha_send_test_email.wait_for_relay(
         queue, ["ops@example.net"], since=1999, timeout=30, secrets=[], smarthost="", deferred="warn")
     assert cause == "port25_blocked" and "after 30 s" in msg and ":25: Connection timed out" in msg
+    # It waited: the test email was retried.
+    assert ["postqueue", "-i", "H8"] in queue.calls
+
+
+def scripted_queue_wait(monkeypatch, snapshots, **kwargs):
+    """wait_for_relay on SNAPSHOTS of the queue, without sleeping, the
+    clock advancing 10 s a look; (result, queue)."""
+    monkeypatch.setattr(aloha_send_test_email.time, "sleep", lambda s: None)
+    clock = iter(range(0, 100000, 10))
+    monkeypatch.setattr(aloha_send_test_email.time, "monotonic", lambda: next(clock))
+    queue = ScriptedQueue(snapshots)
+    args = dict(since=1999, timeout=30, secrets=[], smarthost="")
+    args.update(kwargs)
+    return aloha_send_test_email.wait_for_relay(queue, ["ops@example.net"], **args), queue
+
+
+def test_wait_for_relay_warn_names_every_deferred_test_email(monkeypatch):
+    other = GREYLISTED.replace("Greylisted", "Mailbox busy")
+    (msg, cause, _, entries), _ = scripted_queue_wait(monkeypatch, ["\n".join([
+        queue_line("G7", 2000, "ops@example.net", GREYLISTED),
+        queue_line("H8", 2000, "ops@example.net", other)])], deferred="warn")
+    assert cause == "deferred"
+    assert msg == ("the receiving server deferred 2 test emails (postfix queue id G7, H8): %s; %s. postfix "
+                   "retries them; `postqueue -p` on the host shows them until they leave"
+                   % tuple(sorted([GREYLISTED, other])))
+
+
+def test_wait_for_relay_fail_without_a_reason_yet(monkeypatch):
+    # Still being delivered at the deadline: postfix gave no reason.
+    (msg, cause, fix, _), _ = scripted_queue_wait(monkeypatch, [queue_line("J9", 2000, "ops@example.net")],
+                                                  deferred="fail")
+    assert cause == "relay_deferred"
+    assert msg == ("send_test_email handed 1 test emails to postfix, but after 30 s they are still in its "
+                   "queue (relay_deferred; queue id J9): no reason given yet. Fix: %s" % fix)
+
+
+def test_wait_for_relay_fail_joins_the_reasons(monkeypatch):
+    refused = "connect to mx.example.net[10.88.0.5]:25: Connection refused"
+    (msg, _, _, _), _ = scripted_queue_wait(monkeypatch, ["\n".join([
+        queue_line("G7", 2000, "ops@example.net", GREYLISTED),
+        queue_line("H8", 2000, "ops@example.net", refused)])], deferred="fail")
+    assert "(port25_blocked; queue id G7, H8): %s; %s. Fix: " % tuple(sorted([GREYLISTED, refused])) in msg
+
+
+def test_wait_for_relay_remembers_the_reason_of_a_test_email_being_retried(monkeypatch):
+    # Deferred with a reason, then active (being retried, no reason shown)
+    # at the deadline: the reason seen before is the one reported.
+    (msg, cause, _, entries), _ = scripted_queue_wait(monkeypatch, [
+        queue_line("G7", 2000, "ops@example.net", "connect to mx.example.net[10.88.0.5]:25: Connection refused"),
+        queue_line("G7", 2000, "ops@example.net")], deferred="fail")
+    assert cause == "port25_blocked"
+    assert ":25: Connection refused" in msg
+    assert entries == [{"queue_id": "G7", "queue_name": "active"}]
+
+
+def test_wait_for_relay_gives_up_at_the_deadline(monkeypatch):
+    # Looks at 10, 20 and 30 s of a 30 s wait: the third is the last.
+    _, queue = scripted_queue_wait(monkeypatch, [queue_line("G7", 2000, "ops@example.net", GREYLISTED)],
+                                   deferred="fail")
+    assert queue.calls.count(["postqueue", "-j"]) == 3
+
+
+def test_wait_for_relay_when_postqueue_fails(monkeypatch):
+    class Broken(ScriptedQueue):
+        def run_command(self, argv):
+            self.calls.append(argv)
+            return 1, "", "postqueue: fatal: Queue report unavailable - mail system is down\n"
+
+    result = aloha_send_test_email.wait_for_relay(Broken(["unused"]), ["ops@example.net"], since=0,
+                                                  timeout=30, secrets=[])
+    assert result == ("postqueue -j failed (rc 1): postqueue: fatal: Queue report unavailable - mail system "
+                      "is down", "relay_deferred", "check that postfix runs on this host", [])
+
+
+def test_deferred_by_server_only_when_every_test_email_waits_in_the_deferred_queue():
+    deferred = json.loads(queue_line("G7", 2000, "ops@example.net", GREYLISTED))
+    retried = dict(deferred, queue_name="active")
+    assert aloha_send_test_email.deferred_by_server([deferred], "") is True
+    assert aloha_send_test_email.deferred_by_server([deferred, retried], "") is False
+    # A recipient without a reason has not been answered yet.
+    unanswered = dict(deferred, recipients=deferred["recipients"] + [{"address": "ops@example.net"}])
+    assert aloha_send_test_email.deferred_by_server([unanswered], "") is False
+
+
+def test_queued_test_emails_include_mail_that_arrived_at_the_start():
+    found = aloha_send_test_email.queued_test_emails(queue_line("B2", 1999, "ops@aloha.test"),
+                                                     ["ops@aloha.test"], since=1999)
+    assert [e["queue_id"] for e in found] == ["B2"]
+
+
+# postfix's wording of each smarthost failure, and the fix word for word.
+RELAY_FIXES = [
+    # Microsoft 365's refusal of the smarthost login: only the code says so.
+    ("host smtp.office365.com[52.97.1.1] said: 535 5.7.139 Authentication unsuccessful",
+     None, "relay_auth_refused",
+     "the smarthost refused the login: check aloha_email_local_relay_user and the vault password "
+     "aloha_email_local_relay_password"),
+    ("Server certificate not trusted", None, "relay_certificate_untrusted",
+     "postfix does not trust the smarthost's certificate: give the CA that issued it as "
+     "aloha_email_local_relay_ca_file, or set aloha_email_local_relay_host to the name the certificate is "
+     "issued for"),
+    ("TLS is required, but was not offered by host smtp.aloha.test[10.88.0.5]", None, "relay_tls_mismatch",
+     "the smarthost's port speaks the other TLS flavour: use aloha_email_local_relay_port 587 for STARTTLS "
+     "or 465 for TLS from the first byte, as the provider says"),
+    ("Host or domain name not found. Name service error for name=smtp.aloha.test type=A: Host not found",
+     "smtp.aloha.test", "relay_unreachable",
+     "postfix cannot reach the smarthost: check aloha_email_local_relay_host and aloha_email_local_relay_port, "
+     "and that the firewall lets this host connect out to that port"),
+    ("connect to mx.example.net[10.88.0.5]:25: No route to host", "", "port25_blocked",
+     "postfix delivers directly (no smarthost) and cannot connect to the recipient's mail server on port 25, "
+     "which most hosting providers block: use a smarthost (aloha_email_local_relay_host, with "
+     "aloha_email_local_relay_port, aloha_email_local_relay_user and aloha_email_local_relay_password), or "
+     "have the provider open outgoing port 25"),
+    (GREYLISTED, "", "deferred",
+     "the receiving server deferred the mail with a temporary (4xx) reply, as greylisting does; postfix "
+     "retries it (`postqueue -p` on the host shows it). Set aloha_email_local_deferred: warn to accept a "
+     "deferral with a warning"),
+    ("delivery temporarily suspended", None, "relay_deferred",
+     "postfix could not pass the mail on yet: see its reason above and `postqueue -p` on the host"),
+]
+
+
+@pytest.mark.parametrize("reason, smarthost, cause, fix", RELAY_FIXES)
+def test_relay_failure_gives_its_fix_word_for_word(reason, smarthost, cause, fix):
+    assert aloha_send_test_email.relay_failure([reason], smarthost) == (cause, fix)
+
+
+# --- the module's own steps, with a scripted manage.py -------------------------
+
+def scripted_deploy(tmp_path, body):
+    """A deployment whose manage.py runs the Python BODY."""
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    manage = deploy / "manage.py"
+    manage.write_text("#!%s\nimport sys\n%s\n" % (sys.executable, body))
+    manage.chmod(0o755)
+    return deploy
+
+
+# Django's file backend writes one file per connection; Aloha opens one per
+# email, so one file a subject.
+FILE_BACKEND = r'''
+import os
+out = %r
+for n, subject in enumerate(SUBJECTS):
+    with open(os.path.join(out, "20261130-%%d.log" %% n), "wb") as handle:
+        handle.write(("Subject: %%s\r\nFrom: admin@aloha.test\r\n\r\nThis is a test email.\r\n" %% subject).encode()
+                     + b"caf\xe9\n")
+'''
+
+
+def file_backend_run(run_module, tmp_path, subjects, **extra):
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    # A file from an earlier run, with both subjects: not this run's.
+    (mail / "old.log").write_text("Subject: Aloha email test\nSubject: Aloha noreply email test\n")
+    deploy = scripted_deploy(tmp_path, "SUBJECTS = %r\n" % (subjects,) + FILE_BACKEND % str(mail))
+    args = dict(deploy_path=str(deploy), user=CURRENT_USER, recipients=[RECIPIENT], file_path=str(mail))
+    args.update(extra)
+    return mail, deploy, run_module("aloha_send_test_email", args)[1]
+
+
+def test_file_backend_finds_both_test_emails(run_module, tmp_path):
+    mail, deploy, result = file_backend_run(run_module, tmp_path, ["Aloha email test", "Aloha noreply email test"])
+    assert result.get("failed") is not True, result
+    assert result["files"] == [str(mail / "20261130-0.log"), str(mail / "20261130-1.log")]
+    # No "Successfully sent" line to count from: the two test emails.
+    assert result["msg"] == "Sent 2 test emails to %s" % RECIPIENT
+    assert result["cmd"] == [str(deploy / "manage.py"), "send_test_email", RECIPIENT]
+
+
+def test_file_backend_names_the_missing_test_email(run_module, tmp_path):
+    mail, _, result = file_backend_run(run_module, tmp_path, ["Aloha email test"])
+    assert result["failed"] is True and result["cause"] == "file_backend"
+    assert result["msg"] == (
+        "send_test_email ran, but %s has no new file with 'Aloha noreply email test'. Fix: check that "
+        "EMAIL_FILE_PATH (aloha_email_file_path) is writable by the Aloha user and no other EMAIL_BACKEND "
+        "overrides the section" % mail)
+
+
+def test_file_backend_with_no_new_file(run_module, tmp_path):
+    # The old file has both subjects; this run wrote none.
+    mail, _, result = file_backend_run(run_module, tmp_path, [])
+    assert "has no new file with 'Aloha email test' and 'Aloha noreply email test'" in result["msg"]
+
+
+FAKE_POSTQUEUE = r'''#!%s
+import json, sys, time
+if sys.argv[1:] != ["-j"]:
+    sys.exit(0)
+if %r:
+    sys.stderr.write("postqueue: fatal: Queue report unavailable - mail system is down\n")
+    sys.exit(1)
+print(json.dumps({"queue_name": "deferred", "queue_id": "G7", "arrival_time": int(time.time()),
+                  "recipients": [{"address": %r, "delay_reason": %r}]}))
+'''
+
+
+def relay_run(run_module, tmp_path, monkeypatch, broken=False, **extra):
+    """The module in local mode against a stand-in postqueue on PATH whose
+    queue holds one greylisted test email (or which fails: BROKEN)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    postqueue = bin_dir / "postqueue"
+    postqueue.write_text(FAKE_POSTQUEUE % (sys.executable, broken, RECIPIENT, GREYLISTED))
+    postqueue.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    deploy = scripted_deploy(tmp_path, "print('Successfully sent 2 emails to %s!')" % RECIPIENT)
+    args = dict(deploy_path=str(deploy), user=CURRENT_USER, recipients=[RECIPIENT], smarthost="")
+    args.update(extra)
+    return run_module("aloha_send_test_email", args)[1]
+
+
+def test_relay_wait_warns_of_a_deferral_and_succeeds(run_module, tmp_path, monkeypatch):
+    result = relay_run(run_module, tmp_path, monkeypatch, relay_wait=60)
+    assert result.get("failed") is not True, result
+    assert result["msg"] == ("Sent 2 test emails to %s; the receiving server deferred 1 of them (see the warning)"
+                             % RECIPIENT)
+    assert result["queued"] == [{"queue_id": "G7", "queue_name": "deferred"}]
+
+
+def test_relay_wait_fails_when_the_queue_cannot_be_read(run_module, tmp_path, monkeypatch):
+    result = relay_run(run_module, tmp_path, monkeypatch, broken=True, relay_wait=1)
+    assert result["failed"] is True
+    assert result["cause"] == "relay_deferred" and result["queued"] == []
+    assert result["msg"].startswith("postqueue -j failed (rc 1): postqueue: fatal: Queue report unavailable")
+
+
+def test_without_relay_wait_the_queue_is_not_read(run_module, tmp_path, monkeypatch):
+    result = relay_run(run_module, tmp_path, monkeypatch, broken=True, relay_wait=0)
+    assert result.get("failed") is not True, result
+
+
+def test_empty_recipients_are_refused(run_module, tmp_path):
+    _, result = run_module("aloha_send_test_email", dict(deploy_path=str(tmp_path), recipients=["", ""]))
+    assert result["failed"] is True
+    assert result["msg"] == "recipients is empty: give at least one address"
+
+
+@pytest.mark.skipif(not conftest.INPROCESS, reason="needs the module in this process, as a non-root user")
+def test_neither_root_nor_the_aloha_user_cannot_run_it(run_module, fake_aloha, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    _, result = run_module("aloha_send_test_email", dict(deploy_path=str(fake_aloha.deploy),
+                                                         user="aloha-nobody", recipients=[RECIPIENT]))
+    assert result["failed"] is True
+    assert result["msg"] == "must run as root (become: true) or as aloha-nobody to run send_test_email"
+    assert not (fake_aloha.deploy / "ran.json").exists()
+
+
+def test_module_masks_the_auth_blob_a_server_echoes(run_module, fake_aloha, smtp_server):
+    # A 535 that quotes the AUTH PLAIN argument: only the module's scrub,
+    # which knows the secrets, masks it (no_log hides the plain value only).
+    port, _ = smtp_server(accounts={USER: GOOD}, echo_auth=True, mechanisms=("PLAIN",))
+    fake_aloha.configure(port=port, user=USER, password=PASSWORD)
+    # As the role calls it: the passwords as secrets, the user as login_user.
+    proc, result = run_module("aloha_send_test_email",
+                              module_args(fake_aloha, login_user=USER, secrets=["{{ pw }}"]),
+                              secrets={"pw": PASSWORD})
+    assert result["cause"] == "auth_refused"
+    assert "Authentication credentials invalid: ********" in result["msg"]
+    for form in leaked_forms(USER, PASSWORD):
+        if form != USER:
+            assert form not in proc.stdout + json.dumps(result)
+
+
+def test_module_counts_what_aloha_says_it_sent(run_module, tmp_path):
+    deploy = scripted_deploy(tmp_path, "print('Successfully sent 1 email to %s!')" % RECIPIENT)
+    _, result = run_module("aloha_send_test_email", dict(deploy_path=str(deploy), user=CURRENT_USER,
+                                                         recipients=[RECIPIENT]))
+    assert result["msg"] == "Sent 1 test emails to %s" % RECIPIENT

@@ -347,3 +347,56 @@ def test_login_user_is_an_alias_of_user(run_module, smtp_server):
     proc, result = run_module("aloha_smtp_preflight", module_args, secrets={"pw": PASSWORD})
     assert proc.returncode == 0, result
     assert behaviour.logins == [(USER, PASSWORD)]
+
+
+# --- what the module answers before and after the SMTP session ----------------
+
+def test_no_sender_left_is_refused_before_connecting(run_module):
+    # Port 1: nothing listens; the check must stop before connecting.
+    proc, result = preflight(run_module, 1, senders=["", " "])
+    assert result["failed"] is True
+    assert result["msg"] == "SMTP preflight: no sender to check (senders is empty)"
+    assert result["senders"] == [] and result["transcript"] == []
+
+
+def test_no_recipient_names_the_variables(run_module):
+    proc, result = preflight(run_module, 1, recipient=" ")
+    assert result["msg"] == ("SMTP preflight: no recipient: set aloha_email_test_recipient "
+                             "(or aloha_ADMINISTRATOR in settings.py)")
+    assert result["recipient"] == "" and result["transcript"] == []
+
+
+def test_tls_and_ssl_together_is_refused_with_the_fix(run_module):
+    proc, result = preflight(run_module, 1, use_tls=True, use_ssl=True)
+    assert result["cause"] == "tls_and_ssl"
+    assert result["fix"].startswith("aloha_email_use_tls and aloha_email_use_ssl are both true")
+    assert result["msg"] == ("SMTP preflight failed (tls_and_ssl): EMAIL_USE_TLS and EMAIL_USE_SSL are "
+                             "both true. Fix: %s" % result["fix"])
+
+
+def test_one_sender_accepted_is_said_in_the_singular(run_module, smtp_server):
+    port, _ = smtp_server(accounts={USER: PASSWORD})
+    proc, result = preflight(run_module, port, senders=[ADMIN])
+    assert result["msg"] == "SMTP preflight passed: 127.0.0.1:%d (plain) accepted 1 sender for %s" % (
+        port, RECIPIENT)
+    assert result["senders"] == [ADMIN] and result["recipient"] == RECIPIENT
+    assert "send: 'mail FROM:<%s>\\r\\n'" % ADMIN in result["transcript"]
+
+
+def test_a_failure_keeps_the_senders_recipient_and_transcript(run_module, smtp_server):
+    port, _ = smtp_server(accounts={USER: PASSWORD}, refuse_recipient=r"ops@.*")
+    proc, result = preflight(run_module, port, senders=[ADMIN])
+    assert result["cause"] == "recipient_refused"
+    assert result["senders"] == [ADMIN] and result["recipient"] == RECIPIENT
+    assert "send: 'rcpt TO:<%s>\\r\\n'" % RECIPIENT in result["transcript"]
+    # The error without Aloha's "Failed to send mails: " (no mail is sent).
+    assert result["msg"].startswith("SMTP preflight failed (recipient_refused): {'%s': (550, " % RECIPIENT)
+
+
+def test_a_password_without_a_user_logs_in_as_nobody(run_module, smtp_server):
+    # No aloha_email_host_user, a password left in the vault: Django does
+    # not log in, nor does the check.
+    port, behaviour = smtp_server(require_auth=False)
+    proc, result = preflight(run_module, port, user="")
+    assert proc.returncode == 0, result
+    assert "AUTH" not in behaviour.commands and behaviour.logins == []
