@@ -465,3 +465,28 @@ FIXES = {
 def test_each_cause_gives_its_fix_word_for_word(case):
     output, kwargs, fix = FIXES[case]
     assert classify_failure(output + "\n", **kwargs) == (case.split(" ")[0], fix)
+
+
+# --- found by the mutation tests' readers (session 8) -------------------------
+
+def test_an_ses_refusal_of_an_unverified_sender_names_it():
+    # Amazon SES refuses an unverified From only after DATA, listing the
+    # identities that failed (a domain, then the address).
+    line = ("(554, b'Message rejected: Email address is not verified. The following identities "
+            "failed the check in region EU-WEST-1: aloha.test, %s')" % TOKENIZED)
+    fix = fix_for(FAILED + line + "\n", "sender_refused")
+    assert "refused the tokenized sender %s" % TOKENIZED in fix
+
+
+@pytest.mark.parametrize("line", [
+    "socket.gaierror: [Errno -2] Name or service not known",
+    "socket.timeout: timed out",
+    "socket.herror: [Errno 1] Unknown host",
+])
+def test_summary_knows_an_exception_named_only_by_its_suffix(line):
+    assert failure_summary("Traceback (most recent call last):\n" + line + "\nSentry flushed\n") == line
+
+
+def test_summary_of_an_empty_error_does_not_take_the_next_line():
+    output = "Failed to send mails: \nFull SMTP log follows:\nTimeoutError: timed out\n"
+    assert failure_summary(output) == "TimeoutError: timed out"

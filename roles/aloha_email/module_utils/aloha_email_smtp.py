@@ -46,14 +46,15 @@ _REPLY_CODE_RE = re.compile(r"reply:\s*(?:b?['\"](\d{3})|retcode\s*\((\d{3})\))"
 
 # --- failure classification -------------------------------------------------
 
-_FAILED_RE = re.compile(r"^Failed to send mails:\s*(.*)$", re.MULTILINE)
+# [ \t]*, not \s*: an empty error must not take the next line as its text.
+_FAILED_RE = re.compile(r"^Failed to send mails:[ \t]*(.*)$", re.MULTILINE)
 # str(SMTPSenderRefused) is "(550, b'5.7.1 ...', 'sender@example.com')".
 _SENDER_TUPLE_RE = re.compile(
     r"\((?P<code>\d{3}),\s*b?(?P<q>['\"]).*?(?P=q),\s*'(?P<addr>[^']*)'\)")
 _MAIL_FROM_RE = re.compile(r"send:\s*b?['\"]mail FROM:<([^>]*)>", re.IGNORECASE)
 _RCPT_TO_RE = re.compile(r"send:\s*b?['\"]rcpt TO:<([^>]*)>", re.IGNORECASE)
 _EXC_LINE_RE = re.compile(
-    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Refused|Disconnected|"
+    r"^(?:[A-Za-z_][\w]*\.)*\w*(?:Error|Exception|Refused|Disconnected|"
     r"timeout|gaierror|herror)\b(?::.*)?$")
 
 FIX_SECRETS = ("the password lives in /etc/aloha/aloha-secrets.conf as "
@@ -78,14 +79,17 @@ def _last_reply_code_after(output, pattern):
 
 # Servers that check the sender only at RCPT TO or at the end of DATA word
 # the refusal so (postfix smtpd_sender_login_maps, Exim sender verify,
-# Microsoft 365 SendAs).
+# Microsoft 365 SendAs, Amazon SES's unverified identity).
 _SENDER_WORDING_RE = re.compile(
     r"Sender address rejected|Sender verify failed|not owned by user|"
-    r"send as this sender|\b5\.7\.60\b|SendAsDenied|"
+    r"send as this sender|\b5\.7\.60\b|SendAsDenied|Email address is not verified|"
     r"sender (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)",
     re.IGNORECASE)
 _POSTFIX_SENDER_RE = re.compile(r"<([^<>\s]*)>:\s*Sender address rejected", re.IGNORECASE)
 _EXIM_SENDER_RE = re.compile(r"Verification failed for <([^<>\s]*)>", re.IGNORECASE)
+# SES lists the identities that failed; the first address among them.
+_SES_SENDER_RE = re.compile(r"failed the check in region [\w-]+:[^@']*?([^\s,:<>']+@[^\s,<>']+)",
+                            re.IGNORECASE)
 
 
 def _late_sender_refusal(output):
@@ -98,7 +102,8 @@ def _late_sender_refusal(output):
     if refusal is None:
         return None
     code = re.search(r"\((\d{3}),", refusal)
-    named = _POSTFIX_SENDER_RE.search(refusal) or _EXIM_SENDER_RE.search(refusal)
+    named = (_POSTFIX_SENDER_RE.search(refusal) or _EXIM_SENDER_RE.search(refusal)
+             or _SES_SENDER_RE.search(refusal))
     if named:
         address = named.group(1)
     else:
