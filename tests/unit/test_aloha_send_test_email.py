@@ -840,11 +840,12 @@ def test_empty_recipients_are_refused(run_module, tmp_path):
     assert result["msg"] == "recipients is empty: give at least one address"
 
 
-@pytest.mark.skipif(not conftest.INPROCESS, reason="needs the module in this process, as a non-root user")
-def test_neither_root_nor_the_aloha_user_cannot_run_it(run_module, fake_aloha, monkeypatch):
+def test_neither_root_nor_the_aloha_user_cannot_run_it(tmp_path, fake_aloha, monkeypatch):
+    # In this process whatever the mode: the module must see a non-root euid.
     monkeypatch.setattr(os, "geteuid", lambda: 4242)
-    _, result = run_module("aloha_send_test_email", dict(deploy_path=str(fake_aloha.deploy),
-                                                         user="aloha-nobody", recipients=[RECIPIENT]))
+    _, result = conftest.run_module_inprocess(tmp_path, "aloha_send_test_email",
+                                              dict(deploy_path=str(fake_aloha.deploy),
+                                                   user="aloha-nobody", recipients=[RECIPIENT]))
     assert result["failed"] is True
     assert result["msg"] == "must run as root (become: true) or as aloha-nobody to run send_test_email"
     assert not (fake_aloha.deploy / "ran.json").exists()
