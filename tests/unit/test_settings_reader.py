@@ -667,3 +667,17 @@ def test_audit_a_function_that_may_set_a_value_after_its_last_assignment(body):
     values, unknown = settings.final_values(settings.parse(text, "settings.py"), ["EMAIL_PORT"])
     assert "EMAIL_PORT" not in values
     assert unknown["EMAIL_PORT"].endswith("on line 2 may set EMAIL_PORT: value unknown")
+
+
+def test_a_candidate_that_would_not_compile_is_refused_with_its_line():
+    # A value the template failed to quote: the check of the candidate
+    # names the line Python stops at and what it says.
+    content = SECTION + "EMAIL_HOST = 'unterminated\n"
+    # The section replaces the old one, right after HEAD.
+    line = HEAD.count("\n") + SECTION.count("\n") + 1
+    with pytest.raises(mod.SettingsError) as error:
+        run(HEAD + OLD_SECTION + TAIL, content=content)
+    assert str(error.value) == (
+        "the rewritten settings.py would not compile (line %d: unterminated string literal "
+        "(detected at line %d)); nothing was changed. Check aloha_email_* values for stray quotes."
+        % (line, line))
