@@ -163,8 +163,24 @@ def run_module_inprocess(tmp_path, name, args, secrets=None, check=False, diff=F
 
 
 def _run_main(name, args, check, diff, module_tmp):
+    from ansible.module_utils import _internal
+    from ansible.module_utils.common import warnings as module_warnings
     from ansible.module_utils.testing import patch_module_args
 
+    # Ansible runs one module per process, on the target; here they share
+    # the test process. Start each run with an empty (global, de-duplicated)
+    # warnings store, and as a module: once a test imported controller code
+    # (the Templar), module warnings would go to the controller's display.
+    module_warnings._global_warnings.clear()
+    module_warnings._global_deprecations.clear()
+    was_controller, _internal.is_controller = _internal.is_controller, False
+    try:
+        return _run_module_file(name, args, check, diff, module_tmp, patch_module_args)
+    finally:
+        _internal.is_controller = was_controller
+
+
+def _run_module_file(name, args, check, diff, module_tmp, patch_module_args):
     module_args = dict(args,
                        _ansible_check_mode=check, _ansible_diff=diff,
                        _ansible_verbosity=0, _ansible_module_name=name,
