@@ -1,1 +1,0 @@
-../../plugins/filter/aloha_email_reports.py

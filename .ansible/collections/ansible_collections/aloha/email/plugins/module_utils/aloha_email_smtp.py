@@ -1,1 +1,0 @@
-../../roles/aloha_email/module_utils/aloha_email_smtp.py

@@ -1,1 +1,0 @@
-../../roles/aloha_email/library/aloha_email_check.py
