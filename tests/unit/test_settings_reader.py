@@ -5,7 +5,9 @@ kept (issue 10)."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
 import pytest
 
@@ -681,3 +683,43 @@ def test_a_candidate_that_would_not_compile_is_refused_with_its_line():
         "the rewritten settings.py would not compile (line %d: unterminated string literal "
         "(detected at line %d)); nothing was changed. Check aloha_email_* values for stray quotes."
         % (line, line))
+
+
+TYPE_ALIAS_PROBE = r'''
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("settings_under_test", sys.argv[1])
+s = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(s)
+text = sys.argv[2]
+out = {"version": list(sys.version_info[:2])}
+try:
+    out["new"], out["disabled"] = s.rewrite(text, "settings.py", sys.argv[3], sys.argv[4], ["EMAIL_HOST"],
+                                            [], "Mandatory settings.")
+    out["unknown"] = s.final_values(s.parse(text, "settings.py"), ["EMAIL_HOST"])[1]
+except s.SettingsError as exc:
+    out["refused"] = str(exc)
+print(json.dumps(out))
+'''
+
+
+def test_a_type_alias_of_a_managed_name_is_disabled_where_python_has_them(target_python):
+    # `type EMAIL_HOST = int` (Python 3.12 and later: Debian 13's 3.13 runs
+    # the module) binds EMAIL_HOST after the section like an assignment:
+    # disabled with the note, and the audit cannot tell its value. An older
+    # Python (Debian 12's 3.11) cannot parse the file: refused with the line.
+    text = HEAD + OLD_SECTION + TAIL + "type EMAIL_HOST = int\n"
+    line = text.count("\n")
+    probe = subprocess.run([target_python, "-c", TYPE_ALIAS_PROBE, settings.__file__, text, TITLE, SECTION],
+                           capture_output=True, text=True, check=True)
+    out = json.loads(probe.stdout)
+    if out["version"] >= [3, 12]:
+        assert out["disabled"] == [line], out
+        assert out["new"].endswith(
+            'RATE_LIMITING = True\n# Disabled by Ansible (role aloha_email): EMAIL_HOST is set in the '
+            '"Outgoing email (SMTP) settings" section; this assignment would override it.\n'
+            '# type EMAIL_HOST = int\n'), out["new"]
+        assert out["unknown"] == {"EMAIL_HOST": "line %d: EMAIL_HOST is assigned: value unknown" % line}
+    else:
+        assert out["refused"] == (
+            "settings.py has a Python syntax error at line %d: invalid syntax. Aloha cannot load it "
+            "either; fix that line by hand, then run the role again." % line)
