@@ -195,3 +195,22 @@ def test_an_override_after_the_section_is_reported_as_disabled(run_module, host)
     proc, result = check(run_module, host)
     assert result["settings"]["disabled"] == [13]
     assert result["settings"]["needs_change"] is True
+
+
+def test_check_mode_gives_the_same_report(run_module, host):
+    # The audit (playbooks/audit.yml) and --check run it in check mode: it
+    # must report there, not be skipped as a module without check mode.
+    proc, result = run_module("aloha_email_check", args(host), secrets={"pw": "n3w"}, check=True)
+    assert proc.returncode == 0, result
+    assert "skipped" not in result, result
+    assert result["settings"]["needs_change"] is True
+    assert result["secret"] == {"needs_change": True, "action": "updated"}
+
+
+def test_no_password_given_is_the_empty_password_refusal(run_module, host):
+    given = args(host)
+    del given["secret_value"]
+    proc, result = run_module("aloha_email_check", given)
+    assert result["failed"] is True
+    assert result["msg"] == ("Refusing to write email_password to %s: aloha_email_password is empty; set it "
+                             "(in the vault) to the SMTP password." % (host / "aloha-secrets.conf"))

@@ -171,20 +171,30 @@ def test_diff_masks_every_value_and_marks_the_change():
     assert before.count("(changed)") == 0 and after.count("(changed)") == 1
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ("", "is empty"),
-    (" leading", "whitespace"),
-    ("trailing ", "whitespace"),
-    ("two\nlines", "control character"),
-    ("carriage\rreturn", "control character"),
-    ("tab\there", "control character"),
-    ("bell\x07", "control character"),
-    ("p\u00e4ssword", "non-ASCII"),
+EMPTY = "aloha_email_password is empty; set it (in the vault) to the SMTP password."
+PADDED = ("aloha_email_password begins or ends with whitespace, which Aloha's RawConfigParser strips; "
+          "remove it (and from the password at the SMTP provider if it really has such a character).")
+CONTROL = ("aloha_email_password contains a newline, carriage return or other control character, which "
+           "cannot be stored on one line of the secrets file; set a password without control characters.")
+NON_ASCII = ("aloha_email_password contains a non-ASCII character; Aloha's SMTP client sends the login as "
+             "ASCII, so it could never authenticate. Choose an ASCII-only password at the SMTP provider "
+             "and store that.")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", EMPTY),
+    (" leading", PADDED),
+    ("trailing ", PADDED),
+    ("two\nlines", CONTROL),
+    ("carriage\rreturn", CONTROL),
+    ("tab\there", CONTROL),
+    ("bell\x07", CONTROL),
+    ("p\u00e4ssword", NON_ASCII),
 ])
-def test_value_problem_refuses_unusable_values(value, fragment):
+def test_value_problem_refuses_unusable_values(value, message):
+    # The whole message: the variable, the cause and the fix, never the value.
     problem = aloha_secret.value_problem(value, "email_password")
-    assert problem and fragment in problem
-    assert "aloha_email_password" in problem
+    assert problem == message
     if value.strip():
         assert value.strip() not in problem
 
