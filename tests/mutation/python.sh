@@ -8,11 +8,14 @@
 # -x so a killed mutant stops at the first failure. The hypothesis property
 # tests of a module run too, with 100 examples instead of 2000
 # (ALOHA_PROPERTY_EXAMPLES); the other property tests are not selected.
-# The machine is shared and loaded: a generous time base keeps slow runs
-# from being called "suspicious" (timed out) instead of killed/survived.
+# mutmut times out a mutant at 3x the baseline run plus the time base, and
+# keeps the first module's baseline for every later module of MUT_DIR (a
+# 2 s selection's baseline for a 30 s one): the time base is large so that
+# only a real hang times out. recheck.sh then settles every mutant a run did
+# not kill (survived, timed out, or left untested) one by one.
 #
 # Usage: tests/mutation/python.sh [module ...]   (default: all, cheapest first)
-#        then: cd $MUT_DIR && mutmut results
+#        then: tests/mutation/recheck.sh [module ...]  (the score and the survivors)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=/dev/null
@@ -32,48 +35,19 @@ export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
 # need the command (marked ansible_cli) still use it, after the others.
 export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
 
-LIB=roles/aloha_email/library
-UTILS=roles/aloha_email/module_utils
-U=tests/unit
-declare -A TESTS=(
-  [$UTILS/aloha_email_scrub.py]="$U/test_aloha_email_scrub.py $U/test_properties.py::test_scrub_masks_every_form_and_keeps_the_user"
-  [$UTILS/aloha_email_settings.py]="$U/test_settings_reader.py $U/test_aloha_settings_section.py $U/test_aloha_email_check.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
-  [$LIB/aloha_email_facts.py]="$U/test_module_interfaces.py $U/test_aloha_email_facts.py $U/test_settings_reader.py"
-  [$LIB/aloha_settings_section.py]="$U/test_module_interfaces.py $U/test_aloha_settings_section.py $U/test_settings_reader.py $U/test_properties.py::test_settings_rewrite_gives_exactly_the_managed_values"
-  [$UTILS/aloha_email_files.py]="$U/test_aloha_snapshot.py"
-  [$LIB/aloha_snapshot.py]="$U/test_module_interfaces.py $U/test_aloha_snapshot.py"
-  [$LIB/aloha_restart.py]="$U/test_module_interfaces.py $U/test_aloha_restart.py $U/test_restart_failure.py"
-  [$UTILS/aloha_email_smtp.py]="$U/test_aloha_email_smtp.py $U/test_aloha_send_test_email.py $U/test_aloha_smtp_preflight.py $U/test_sender_refused.py"
-  [$LIB/aloha_smtp_preflight.py]="$U/test_module_interfaces.py $U/test_aloha_smtp_preflight.py $U/test_smtp_preflight_mutants.py $U/test_sender_refused.py"
-  [$LIB/aloha_send_test_email.py]="$U/test_module_interfaces.py $U/test_aloha_send_test_email.py $U/test_send_test_email_mutants.py $U/test_sender_refused.py"
-  [$UTILS/aloha_email_secrets.py]="$U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_aloha_email_check.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
-  [$LIB/aloha_email_check.py]="$U/test_module_interfaces.py $U/test_aloha_email_check.py $U/test_invocation_log.py"
-  [$LIB/aloha_secret.py]="$U/test_module_interfaces.py $U/test_aloha_secret.py $U/test_aloha_secret_issue10.py $U/test_properties.py::test_secret_round_trips_and_the_diff_shows_no_secret"
-)
-ORDER=(
-  $UTILS/aloha_email_scrub.py
-  $UTILS/aloha_email_settings.py
-  $LIB/aloha_email_facts.py
-  $LIB/aloha_settings_section.py
-  $UTILS/aloha_email_files.py
-  $LIB/aloha_snapshot.py
-  $LIB/aloha_restart.py
-  $UTILS/aloha_email_smtp.py
-  $LIB/aloha_smtp_preflight.py
-  $LIB/aloha_send_test_email.py
-  $LIB/aloha_secret.py
-  $UTILS/aloha_email_secrets.py
-  $LIB/aloha_email_check.py
-)
+# shellcheck source=tests/mutation/selections.sh
+source "$ROOT/tests/mutation/selections.sh"
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 for path in "${ORDER[@]}"; do
   echo "==> mutmut: $path ($(date -u +%H:%M:%S))"
   # mutmut exits non-zero when mutants survive; go on with the next module.
   # mutmut 2 counts only exit code 1 as killed: a mutant that breaks the
   # tests' collection (pytest exits 2, or 3 on an internal error) would
-  # count as survived. Any failure is exit 1 here.
+  # count as survived. Any failure is exit 1 here. mutmut's own timeout
+  # kills the shell but not pytest (a hung test kept a run waiting): the
+  # runner's timeout ends a hang as a failure, which is a kill.
   mutmut run --paths-to-mutate "$path" --tests-dir "$U" --no-progress \
-    --test-time-base 60 --test-time-multiplier 3 \
-    --runner "sh -c 'python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} || exit 1'" || true
+    --test-time-base 300 --test-time-multiplier 3 \
+    --runner "sh -c 'timeout 300 python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} || exit 1'" || true
 done
 mutmut results || true

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Settle every mutant a python.sh run did not kill, one at a time, and
+# print each module's score with its survivors.
+#
+# A mutmut 2 run leaves some mutants unsettled: a survivor whose selection
+# ran past mutmut's timeout is "timeout" (which would count as a kill), and a
+# few mutants are left untested. Here each mutant that MUT_DIR's run did not
+# kill is applied with mutmut's own `mutmut apply ID` to a scratch copy of
+# the work tree (the current tests and sources, a copy of MUT_DIR's cache),
+# its module's selection (selections.sh) runs with a 5-minute limit (a
+# selection takes under a minute; a mutant that makes a test hang shows as
+# rc=124), and the source is put back. Exit code 1 of pytest is a kill, and
+# so is a hang (the suite never passes; listed apart); 0 is a survivor;
+# anything else (pytest crashed) is reported as unsettled.
+#
+# Usage: MUT_DIR=/tmp/aloha-mutmut tests/mutation/recheck.sh [module ...]
+#        (default: every module of the run's cache)
+# Output: one line per mutant re-checked (ID, result, seconds, the change),
+# then per module: mutants, killed, survived, score. Not part of scripts/test.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=/dev/null
+source "$ROOT/scripts/env.sh"
+# shellcheck source=tests/mutation/selections.sh
+source "$ROOT/tests/mutation/selections.sh"
+MUT_DIR="${MUT_DIR:-/tmp/aloha-mutmut}"
+export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
+export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
+SCRATCH="$(mktemp -d /tmp/aloha-recheck.XXXXXX)"
+trap 'rm -rf "$SCRATCH"' EXIT
+(cd "$ROOT" && git ls-files | tar -cf - -T - | tar -xf - -C "$SCRATCH")
+cp -a "$ROOT/roles/aloha_email/." "$SCRATCH/roles/aloha_email/"
+cp -a "$ROOT/tests/unit/." "$SCRATCH/tests/unit/"
+cp "$MUT_DIR/.mutmut-cache" "$SCRATCH/.run-cache"
+sql() { sqlite3 "$SCRATCH/.run-cache" "$1"; }
+FROM="from Mutant m join Line l on m.line = l.id join SourceFile f on l.sourcefile = f.id"
+if [ "$#" -gt 0 ]; then MODULES=("$@"); else mapfile -t MODULES < <(sql "select filename from SourceFile order by id"); fi
+cd "$SCRATCH"
+summary=()
+for path in "${MODULES[@]}"; do
+  total=$(sql "select count(*) $FROM where f.filename = '$path'")
+  run_killed=$(sql "select count(*) $FROM where f.filename = '$path' and m.status = 'ok_killed'")
+  mapfile -t ids < <(sql "select m.id $FROM where f.filename = '$path' and m.status != 'ok_killed' order by m.id")
+  echo "==> $path: $total mutants, $run_killed killed by the run, ${#ids[@]} to re-check ($(date -u +%H:%M:%S))"
+  killed=0 survivors=() other=() hangs=()
+  for id in "${ids[@]}"; do
+    cp .run-cache .mutmut-cache
+    mutmut apply "$id" >/dev/null
+    change=$(diff "$ROOT/$path" "$path" | grep '^>' | sed 's/^> *//' | head -c 160 || true)
+    start=$SECONDS rc=0
+    # shellcheck disable=SC2086
+    timeout 300 python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} >/dev/null 2>&1 || rc=$?
+    cp "$ROOT/$path" "$path"
+    case $rc in
+      1) result=killed; killed=$((killed + 1)) ;;
+      124) result="killed (hang)"; killed=$((killed + 1)); hangs+=("$id") ;;
+      0) result=survived; survivors+=("$id") ;;
+      *) result="rc=$rc"; other+=("$id") ;;
+    esac
+    echo "$id $result $((SECONDS - start))s: $change"
+  done
+  killed=$((killed + run_killed))
+  summary+=("$path: $total mutants, $killed killed, ${#survivors[@]} survived ($(awk -v k=$killed -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }') %); survivors: ${survivors[*]:-none}${hangs:+; hangs: ${hangs[*]}}${other:+; unsettled: ${other[*]}}")
+done
+echo "==> summary (MUT_DIR=$MUT_DIR)"
+printf '%s\n' "${summary[@]}"
