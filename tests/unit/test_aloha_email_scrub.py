@@ -146,3 +146,35 @@ def test_unpadded_base64_only_for_values_long_enough():
     assert scrub("YWI=", ["ab"]) == MASK
     # 5 bytes -> "aGVsbG8=" (7 without padding): too short alone.
     assert scrub("aGVsbG8", ["hello"]) == "aGVsbG8"
+
+
+# A secret whose printed forms all differ: a non-ASCII letter (JSON's \u
+# escape, the two byte encodings), both quotes, a backslash, a tab, a slash
+# (quote() keeps it by default) and a space (quote_plus makes it "+"). The
+# role refuses such a password, but scrub also masks other secrets (keys,
+# values the caller passes), so each form is its own.
+DISTINCT = "p\u00e4\"'\\\t/ +"
+DISTINCT_FORMS = [
+    DISTINCT,
+    'p\u00e4"\\\'\\\\\\t/ +',              # str repr
+    'p\u00e4\\"\'\\\\\t/ +',               # double-quoted (backslash and " escaped)
+    'p\u00e4"\\\'\\\\\t/ +',               # single-quoted with backslash escapes
+    'p\\u00e4\\"\'\\\\\\t/ +',             # JSON
+    'p\u00e4\\"\'\\\\\\t/ +',              # JSON, ensure_ascii=False
+    'p\u00e4"\'\'\\\t/ +',                 # YAML single-quoted
+    "p%C3%A4%22%27%5C%09%2F%20%2B",        # quote(safe="")
+    "p%C3%A4%22%27%5C%09%2F+%2B",          # quote_plus
+    "p%C3%A4%22%27%5C%09/%20%2B",          # quote(), "/" kept
+    "p%c3%a4%22%27%5c%09%2f%20%2b",        # the same URLs in lower case
+    "p%c3%a4%22%27%5c%09%2f+%2b",
+    "p%c3%a4%22%27%5c%09/%20%2b",
+    'p\\xc3\\xa4"\\\'\\\\\\t/ +',          # UTF-8 bytes repr
+    'p\\xe4"\\\'\\\\\\t/ +',               # latin-1 bytes repr
+]
+
+
+def test_each_printed_form_of_a_secret_is_masked_when_all_differ():
+    assert len(set(DISTINCT_FORMS)) == len(DISTINCT_FORMS)
+    for form in DISTINCT_FORMS:
+        out = scrub("<%s>" % form, [DISTINCT])
+        assert out == "<%s>" % MASK, (form, out)
