@@ -13,7 +13,7 @@
 # so is a hang (the suite never passes; listed apart); 0 is a survivor;
 # anything else (pytest crashed) is reported as unsettled.
 #
-# Usage: MUT_DIR=/tmp/aloha-mutmut tests/mutation/recheck.sh [module ...]
+# Usage: [RECHECK_JOBS=2] MUT_DIR=/tmp/aloha-mutmut tests/mutation/recheck.sh [module ...]
 #        (default: every module of the run's cache)
 # Output: one line per mutant re-checked (ID, result, seconds, the change),
 # then per module: mutants, killed, survived, score. Not part of scripts/test.
@@ -24,26 +24,29 @@ source "$ROOT/scripts/env.sh"
 # shellcheck source=tests/mutation/selections.sh
 source "$ROOT/tests/mutation/selections.sh"
 MUT_DIR="${MUT_DIR:-/tmp/aloha-mutmut}"
+# The selections mostly wait (SMTP sessions, subprocesses): several
+# workers, each with its own scratch copy, share two cores well.
+JOBS="${RECHECK_JOBS:-2}"
 export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
 export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
-SCRATCH="$(mktemp -d /tmp/aloha-recheck.XXXXXX)"
-trap 'rm -rf "$SCRATCH"' EXIT
-(cd "$ROOT" && git ls-files | tar -cf - -T - | tar -xf - -C "$SCRATCH")
-cp -a "$ROOT/roles/aloha_email/." "$SCRATCH/roles/aloha_email/"
-cp -a "$ROOT/tests/unit/." "$SCRATCH/tests/unit/"
-cp "$MUT_DIR/.mutmut-cache" "$SCRATCH/.run-cache"
-sql() { sqlite3 "$SCRATCH/.run-cache" "$1"; }
+WORK="$(mktemp -d /tmp/aloha-recheck.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+for worker in $(seq 1 "$JOBS"); do
+  mkdir "$WORK/$worker"
+  (cd "$ROOT" && git ls-files | tar -cf - -T - | tar -xf - -C "$WORK/$worker")
+  cp -a "$ROOT/roles/aloha_email/." "$WORK/$worker/roles/aloha_email/"
+  cp -a "$ROOT/tests/unit/." "$WORK/$worker/tests/unit/"
+  cp "$MUT_DIR/.mutmut-cache" "$WORK/$worker/.run-cache"
+done
+sql() { sqlite3 "$WORK/1/.run-cache" "$1"; }
 FROM="from Mutant m join Line l on m.line = l.id join SourceFile f on l.sourcefile = f.id"
-if [ "$#" -gt 0 ]; then MODULES=("$@"); else mapfile -t MODULES < <(sql "select filename from SourceFile order by id"); fi
-cd "$SCRATCH"
-summary=()
-for path in "${MODULES[@]}"; do
-  total=$(sql "select count(*) $FROM where f.filename = '$path'")
-  run_killed=$(sql "select count(*) $FROM where f.filename = '$path' and m.status = 'ok_killed'")
-  mapfile -t ids < <(sql "select m.id $FROM where f.filename = '$path' and m.status != 'ok_killed' order by m.id")
-  echo "==> $path: $total mutants, $run_killed killed by the run, ${#ids[@]} to re-check ($(date -u +%H:%M:%S))"
-  killed=0 survivors=() other=() hangs=()
-  for id in "${ids[@]}"; do
+
+# check PATH ID...: in the current directory (a worker's copy), one line per
+# mutant: ID, killed/survived/hang/rc=N, seconds, the changed line.
+check() {
+  local path=$1 id change start rc result
+  shift
+  for id in "$@"; do
     cp .run-cache .mutmut-cache
     mutmut apply "$id" >/dev/null
     change=$(diff "$ROOT/$path" "$path" | grep '^>' | sed 's/^> *//' | head -c 160 || true)
@@ -52,15 +55,36 @@ for path in "${MODULES[@]}"; do
     timeout 300 python -m pytest -x -q -p no:cacheprovider ${TESTS[$path]} >/dev/null 2>&1 || rc=$?
     cp "$ROOT/$path" "$path"
     case $rc in
-      1) result=killed; killed=$((killed + 1)) ;;
-      124) result="killed (hang)"; killed=$((killed + 1)); hangs+=("$id") ;;
-      0) result=survived; survivors+=("$id") ;;
-      *) result="rc=$rc"; other+=("$id") ;;
+      1) result=killed ;;
+      124) result=hang ;;
+      0) result=survived ;;
+      *) result="rc=$rc" ;;
     esac
     echo "$id $result $((SECONDS - start))s: $change"
   done
-  killed=$((killed + run_killed))
-  summary+=("$path: $total mutants, $killed killed, ${#survivors[@]} survived ($(awk -v k=$killed -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }') %); survivors: ${survivors[*]:-none}${hangs:+; hangs: ${hangs[*]}}${other:+; unsettled: ${other[*]}}")
+}
+
+if [ "$#" -gt 0 ]; then MODULES=("$@"); else mapfile -t MODULES < <(sql "select filename from SourceFile order by id"); fi
+summary=()
+for path in "${MODULES[@]}"; do
+  total=$(sql "select count(*) $FROM where f.filename = '$path'")
+  run_killed=$(sql "select count(*) $FROM where f.filename = '$path' and m.status = 'ok_killed'")
+  mapfile -t ids < <(sql "select m.id $FROM where f.filename = '$path' and m.status != 'ok_killed' order by m.id")
+  echo "==> $path: $total mutants, $run_killed killed by the run, ${#ids[@]} to re-check, $JOBS at a time ($(date -u +%H:%M:%S))"
+  for worker in $(seq 1 "$JOBS"); do
+    mine=()
+    for ((k = worker - 1; k < ${#ids[@]}; k += JOBS)); do mine+=("${ids[k]}"); done
+    (cd "$WORK/$worker" && check "$path" "${mine[@]}" > out) &
+  done
+  wait
+  sort -n "$WORK"/*/out
+  killed=$((run_killed + $(cat "$WORK"/*/out | grep -c '^[0-9]* \(killed\|hang\) ' || true)))
+  survivors=$(awk '$2 == "survived" { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
+  hangs=$(awk '$2 == "hang" { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
+  other=$(awk '$2 ~ /^rc=/ { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
+  n_survived=$(echo "$survivors" | wc -w)
+  summary+=("$path: $total mutants, $killed killed, $n_survived survived ($(awk -v k="$killed" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }') %); survivors: ${survivors:-none}${hangs:+; killed by a hang: $hangs}${other:+; unsettled: $other}")
+  rm -f "$WORK"/*/out
 done
 echo "==> summary (MUT_DIR=$MUT_DIR)"
 printf '%s\n' "${summary[@]}"

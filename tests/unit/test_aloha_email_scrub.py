@@ -178,3 +178,19 @@ def test_each_printed_form_of_a_secret_is_masked_when_all_differ():
     for form in DISTINCT_FORMS:
         out = scrub("<%s>" % form, [DISTINCT])
         assert out == "<%s>" % MASK, (form, out)
+
+
+def test_auth_plain_with_empty_user_parts_is_masked():
+    # "\0\0password": AUTH PLAIN from a client that sends no user name.
+    assert scrub("echo: %s" % b64("\0\0" + PASSWORD), [PASSWORD]) == "echo: " + MASK
+
+
+def test_auth_plain_blob_is_masked_when_the_user_is_only_among_the_secrets():
+    # The caller did not say which value is the login: every ordered pair,
+    # including the login given first.
+    blob = b64("\0%s\0%s" % (USER, PASSWORD))
+    assert scrub("535 %s" % blob, [USER, PASSWORD]) == "535 " + MASK
+
+
+def test_bytes_that_are_not_utf8_are_replaced_not_refused():
+    assert scrub(b"\xff " + PASSWORD.encode(), [PASSWORD]) == "\ufffd " + MASK
