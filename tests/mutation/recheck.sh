@@ -9,9 +9,10 @@
 # the work tree (the current tests and sources, a copy of MUT_DIR's cache),
 # its module's selection (selections.sh) runs with a 5-minute limit (a
 # selection takes under a minute; a mutant that makes a test hang shows as
-# rc=124), and the source is put back. Exit code 1 of pytest is a kill, and
-# so is a hang (the suite never passes; listed apart); 0 is a survivor;
-# anything else (pytest crashed) is reported as unsettled.
+# rc=124), and the source is put back. As in python.sh's runner, any
+# failure is a kill: exit code 1 of pytest, a hang, or pytest stopping on
+# an internal error (a module whose __main__ guard is inverted runs when a
+# test imports it); the last two are listed apart. 0 is a survivor.
 #
 # Usage: [RECHECK_JOBS=2] MUT_DIR=/tmp/aloha-mutmut tests/mutation/recheck.sh [module ...]
 #        (default: every module of the run's cache)
@@ -42,7 +43,7 @@ sql() { sqlite3 "$WORK/1/.run-cache" "$1"; }
 FROM="from Mutant m join Line l on m.line = l.id join SourceFile f on l.sourcefile = f.id"
 
 # check PATH ID...: in the current directory (a worker's copy), one line per
-# mutant: ID, killed/survived/hang/rc=N, seconds, the changed line.
+# mutant: ID, killed, survived, hang or crash(rc=N), seconds, the changed line.
 check() {
   local path=$1 id change start rc result
   shift
@@ -58,7 +59,7 @@ check() {
       1) result=killed ;;
       124) result=hang ;;
       0) result=survived ;;
-      *) result="rc=$rc" ;;
+      *) result="crash(rc=$rc)" ;;
     esac
     echo "$id $result $((SECONDS - start))s: $change"
   done
@@ -78,12 +79,12 @@ for path in "${MODULES[@]}"; do
   done
   wait
   sort -n "$WORK"/*/out
-  killed=$((run_killed + $(cat "$WORK"/*/out | grep -c '^[0-9]* \(killed\|hang\) ' || true)))
+  killed=$((run_killed + $(cat "$WORK"/*/out | grep -c '^[0-9]* \(killed\|hang\|crash\)' || true)))
   survivors=$(awk '$2 == "survived" { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
   hangs=$(awk '$2 == "hang" { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
-  other=$(awk '$2 ~ /^rc=/ { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
+  other=$(awk '$2 ~ /^crash/ { print $1 }' "$WORK"/*/out | sort -n | tr '\n' ' ')
   n_survived=$(echo "$survivors" | wc -w)
-  summary+=("$path: $total mutants, $killed killed, $n_survived survived ($(awk -v k="$killed" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }') %); survivors: ${survivors:-none}${hangs:+; killed by a hang: $hangs}${other:+; unsettled: $other}")
+  summary+=("$path: $total mutants, $killed killed, $n_survived survived ($(awk -v k="$killed" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }') %); survivors: ${survivors:-none}${hangs:+; killed by a hang: $hangs}${other:+; killed by a crash of pytest: $other}")
   rm -f "$WORK"/*/out
 done
 echo "==> summary (MUT_DIR=$MUT_DIR)"
