@@ -141,7 +141,7 @@ def test_snapshot_module_reads_and_restores(run_module, tmp_path):
 def test_snapshot_module_refuses_what_it_cannot_record(run_module, tmp_path):
     proc, result = run_module("aloha_snapshot", dict(paths=[str(tmp_path)]))
     assert result["failed"] and result["cause"] == "snapshot_failed", proc.stdout
-    assert "Cannot record the current configuration" in result["msg"]
+    assert result["msg"] == "Cannot record the current configuration: %s is not a regular file" % tmp_path
     proc, result = run_module("aloha_snapshot", dict(state="restore"))
     assert result["failed"] and "snapshot" in result["msg"]
 
@@ -196,8 +196,10 @@ FAKE_SYSTEMCTL = """#!/bin/sh
 dir="$FAKE_SYSTEMD"
 echo "$*" >> "$dir/log"
 case "$1" in
-  is-active) [ -e "$dir/$3.active" ];;
-  is-enabled) [ -e "$dir/$3.enabled" ];;
+  # As systemctl: an option it does not know is an error (exit 1).
+  is-active|is-enabled)
+     [ "$2" = --quiet ] || { echo "systemctl: unrecognized option '$2'" >&2; exit 1; }
+     [ -e "$dir/$3.${1#is-}" ];;
   *) [ -e "$dir/fail-$1" ] && { echo "unit $2 refused $1" >&2; exit 5; }
      case "$1" in
        enable) touch "$dir/$2.enabled";; disable) rm -f "$dir/$2.enabled";;
@@ -262,3 +264,33 @@ def test_a_failed_service_action_fails_the_rollback(run_module, fake_systemd):
     proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=result["snapshot"]))
     assert result["failed"] and result["cause"] == "rollback_failed", proc.stdout
     assert result["msg"] == ("systemctl restart aloha failed during the rollback (rc 5): unit aloha refused restart")
+
+
+def test_snapshot_module_reads_in_check_mode(run_module, tmp_path):
+    # --check and the audit run the transaction's snapshot in check mode.
+    path = tmp_path / "settings.py"
+    path.write_text("A = 1\n")
+    proc, result = run_module("aloha_snapshot", dict(paths=[str(path)]), check=True)
+    assert "skipped" not in result, proc.stdout
+    assert [f["content"] for f in result["snapshot"]["files"]] == [base64.b64encode(b"A = 1\n").decode()]
+
+
+def test_a_file_that_cannot_be_put_back_fails_the_rollback(run_module, tmp_path):
+    directory = tmp_path / "etc"
+    directory.mkdir()
+    path = directory / "settings.py"
+    path.write_text("A = 1\n")
+    _, result = run_module("aloha_snapshot", dict(paths=[str(path)]))
+    path.unlink()
+    directory.rmdir()
+    proc, result = run_module("aloha_snapshot", dict(state="restore", snapshot=result["snapshot"]))
+    assert result["failed"] is True and result["cause"] == "rollback_failed", proc.stdout
+    assert result["restored"] == []
+    # The path comes from the no_log snapshot, so Ansible masks it.
+    assert result["msg"].startswith("Could not restore ********: [Errno 2] No such file or directory: "), result
+
+
+def test_snapshot_paths_are_expanded_like_ansible_paths(run_module, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALOHA_UNIT_SNAPSHOT_DIR", str(tmp_path))
+    proc, result = run_module("aloha_snapshot", dict(paths=["$ALOHA_UNIT_SNAPSHOT_DIR/absent"]))
+    assert [f["path"] for f in result["snapshot"]["files"]] == [str(tmp_path / "absent")], proc.stdout

@@ -80,3 +80,22 @@ def test_the_check_modules_invocation_log_has_no_password(tmp_path, monkeypatch)
     text = "\n".join(logged)
     for form in (PASSWORD, repr(PASSWORD)[1:-1], json.dumps(PASSWORD)[1:-1], "Leak%Check#One"):
         assert form not in text
+
+
+def test_the_restores_invocation_log_has_no_snapshot(tmp_path, monkeypatch, capsys):
+    """The rollback passes the snapshot (the old secrets file's bytes among
+    it) back to aloha_snapshot: none of it may reach the host's log."""
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    path = tmp_path / "aloha-secrets.conf"
+    path.write_text("[secrets]\nemail_password = %s\n" % PASSWORD)
+    with patch_module_args(dict(paths=[str(path)])), pytest.raises(SystemExit):
+        _load("aloha_snapshot").main()
+    snapshot = json.loads(capsys.readouterr().out)["snapshot"]
+    logged.clear()
+    with patch_module_args(dict(state="restore", snapshot=snapshot)), pytest.raises(SystemExit):
+        _load("aloha_snapshot").main()
+    assert any("Invoked with" in line for line in logged), logged
+    text = "\n".join(logged)
+    for form in (snapshot["files"][0]["content"], str(path), "Leak%Check#One"):
+        assert form not in text
