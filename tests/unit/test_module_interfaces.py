@@ -114,7 +114,7 @@ def test_documented_defaults_and_required_options_are_the_real_ones(name, run_mo
 
 
 def _has_optional_conversions(name):
-    return any(not spec.get("required") and key != "port" and spec.get("type") in ("path", "int", "bool")
+    return any(not spec.get("required") and spec.get("type") in ("path", "int", "bool")
                for key, spec in options(name).items())
 
 
@@ -128,9 +128,12 @@ def test_path_int_and_bool_options_convert_as_documented(name, run_module, tmp_p
     args = {key: dummy(spec, env_dir, closed_port) for key, spec in spec_options.items() if spec.get("required")}
     expected = {}
     for key, spec in spec_options.items():
-        if spec.get("required") or key in ("port",):
+        if spec.get("required"):
             continue
-        if spec.get("type") == "path":
+        if key == "port":
+            # A port is given as text and used as a number (465 means TLS).
+            args[key], expected[key] = str(closed_port), closed_port
+        elif spec.get("type") == "path":
             args[key], expected[key] = "$ALOHA_UNIT_NOWHERE/given", str(env_dir / "given")
         elif spec.get("type") == "int":
             args[key], expected[key] = str(spec.get("default") or 1), spec.get("default") or 1
