@@ -2,6 +2,8 @@
 wins), the inferred mode, and whether a password is set, never its value."""
 
 import json
+import os
+import sys
 
 import pytest
 
@@ -244,3 +246,57 @@ def test_secrets_file_problems_name_the_kind_only(tmp_path):
     binary = tmp_path / "binary.conf"
     binary.write_bytes(b"[secrets]\nemail_password = \xff\xfe\n")
     assert facts.read_password(str(binary)) == (None, None, "%s cannot be read: UnicodeDecodeError" % binary)
+
+
+@pytest.mark.parametrize("word", ["0", "n", "no", "f", "false", "off", "disable", "disabled", " OFF ", "Disabled"])
+def test_every_word_the_installer_reads_as_false_keeps_postfix(tmp_path, word):
+    path = tmp_path / "aloha.conf"
+    path.write_text("[postfix]\nuninstall = %s\n" % word)
+    assert facts.read_postfix_kept(str(path)) == (True, None)
+
+
+@pytest.mark.parametrize("word", ["1", "yes", "true", "on", "enable", "nope"])
+def test_any_other_word_is_true_for_the_installer(tmp_path, word):
+    path = tmp_path / "aloha.conf"
+    path.write_text("[postfix]\nuninstall = %s\n" % word)
+    assert facts.read_postfix_kept(str(path)) == (False, None)
+
+
+def test_a_broken_aloha_conf_is_named_with_the_error_kind(tmp_path):
+    path = tmp_path / "aloha.conf"
+    path.write_text("uninstall = false\n")
+    assert facts.read_postfix_kept(str(path)) == (
+        None, "%s does not parse (MissingSectionHeaderError): Aloha's installer would fail" % path)
+
+
+def test_syntax_problems_in_full():
+    # SyntaxError gives its message and line; a null byte (a ValueError on
+    # Python 3.11) has no line.
+    assert facts.analyse("A = 1\nB = (\n") == ({}, [], ["settings.py does not parse: '(' was never closed (line 2)"])
+    assert facts.read_settings("B = (\n") == ({}, ["settings.py does not parse: '(' was never closed (line 1)"])
+    assert facts.analyse("A = 1\x00\n")[2] == [
+        "settings.py does not parse: source code string cannot contain null bytes (line %s)"
+        % ("?" if sys.version_info < (3, 12) else 1)]
+
+
+def test_the_noreply_domain_drops_only_the_port():
+    assert facts.effective({"EXTERNAL_HOST": "[::1]:9991"})["noreply_address"] == "noreply@[::1]"
+    assert facts.effective({"EXTERNAL_HOST": "chat.aloha.test:443"})["noreply_address"] == "noreply@chat.aloha.test"
+
+
+def test_module_reads_the_files_of_its_config_dir(run_module, tmp_path):
+    (tmp_path / "settings.py").write_text("EXTERNAL_HOST = 'chat.aloha.test'\n")
+    (tmp_path / "aloha.conf").write_text("[postfix]\nuninstall = false\n")
+    proc, result = run_module("aloha_email_facts", dict(config_dir=str(tmp_path)))
+    assert result["postfix_kept"] is True, proc.stdout
+    assert result["settings"]["EXTERNAL_HOST"] == "chat.aloha.test"
+    (tmp_path / "settings.py").unlink()
+    proc, result = run_module("aloha_email_facts", dict(config_dir=str(tmp_path)))
+    assert result["msg"] == "Cannot read %s: No such file or directory" % (tmp_path / "settings.py")
+
+
+def test_module_defaults_to_etc_aloha(run_module):
+    # This controller has no /etc/aloha: the default is read, and named.
+    assert not os.path.exists("/etc/aloha")
+    proc, result = run_module("aloha_email_facts", dict(expected_password="x"))
+    assert result["msg"] == "Cannot read /etc/aloha/settings.py: No such file or directory", proc.stdout
