@@ -163,43 +163,34 @@ def test_documented_choices_are_enforced(name, run_module, tmp_path, monkeypatch
             key, ", ".join(spec_options[key]["choices"])) in result["msg"]
 
 
-def _required_suboptions(name):
-    return [(key, sub) for key, spec in options(name).items() if spec.get("type") == "dict"
-            for sub, subspec in spec.get("suboptions", {}).items() if subspec.get("required")]
+def _suboptions(name):
+    """(option, suboption, its spec) for every suboption of a dict option."""
+    return [(key, sub, subspec) for key, spec in options(name).items() if spec.get("type") == "dict"
+            for sub, subspec in spec.get("suboptions", {}).items()]
 
 
-# Only modules with dict options that have required suboptions.
-@pytest.mark.parametrize("name", [name for name in MODULES if _required_suboptions(name)])
-def test_documented_required_suboptions_are_required(name, run_module, tmp_path, monkeypatch, closed_port):
-    # The role always passes them; a caller that leaves one out is told
-    # which, before the module reads a file.
+# Only modules whose dict options have required suboptions or choices.
+@pytest.mark.parametrize("name", [name for name in MODULES
+                                  if any(sub.get("required") or sub.get("choices")
+                                         for _, _, sub in _suboptions(name))])
+def test_documented_required_suboptions_and_suboption_choices_are_enforced(name, run_module, tmp_path,
+                                                                           monkeypatch, closed_port):
+    # The role always passes valid ones; a caller that leaves one out or
+    # gives another value is told which, before the module reads a file.
     env_dir = tmp_path / "nowhere"
     monkeypatch.setenv("ALOHA_UNIT_NOWHERE", str(env_dir))
     spec_options = options(name)
-    for key, sub in _required_suboptions(name):
-        args = {other: dummy(spec, env_dir, closed_port) for other, spec in spec_options.items()
-                if spec.get("required") or other == key}
-        del args[key][sub]
-        _, result = run_module(name, args, check=True)
-        assert result["failed"] is True
-        assert result["msg"] == "missing required arguments: %s found in %s" % (sub, key), (key, sub)
-
-
-def _suboption_choices(name):
-    return [(key, sub, subspec["choices"]) for key, spec in options(name).items() if spec.get("type") == "dict"
-            for sub, subspec in spec.get("suboptions", {}).items() if subspec.get("choices")]
-
-
-@pytest.mark.parametrize("name", [name for name in MODULES if _suboption_choices(name)])
-def test_documented_suboption_choices_are_enforced(name, run_module, tmp_path, monkeypatch, closed_port):
-    env_dir = tmp_path / "nowhere"
-    monkeypatch.setenv("ALOHA_UNIT_NOWHERE", str(env_dir))
-    spec_options = options(name)
-    for key, sub, choices in _suboption_choices(name):
-        args = {other: dummy(spec, env_dir, closed_port) for other, spec in spec_options.items()
-                if spec.get("required") or other == key}
-        args[key][sub] = "not-a-choice"
-        _, result = run_module(name, args, check=True)
-        assert result["failed"] is True
-        assert result["msg"] == "value of %s must be one of: %s, got: not-a-choice found in %s" % (
-            sub, ", ".join(choices), key), (key, sub)
+    for key, sub, subspec in _suboptions(name):
+        for case in [c for c in ("required", "choices") if subspec.get(c)]:
+            args = {other: dummy(spec, env_dir, closed_port) for other, spec in spec_options.items()
+                    if spec.get("required") or other == key}
+            if case == "required":
+                del args[key][sub]
+                expected = "missing required arguments: %s found in %s" % (sub, key)
+            else:
+                args[key][sub] = "not-a-choice"
+                expected = "value of %s must be one of: %s, got: not-a-choice found in %s" % (
+                    sub, ", ".join(subspec["choices"]), key)
+            _, result = run_module(name, args, check=True)
+            assert result["failed"] is True
+            assert result["msg"] == expected, (key, sub)
