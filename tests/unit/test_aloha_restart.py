@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import CURRENT_USER
+from conftest import CURRENT_USER, TARGET_PYTHON
 
 PASSWORD = "Rst-pa55;w'ord%x"
 
@@ -180,3 +180,21 @@ def test_a_failure_names_the_whole_command(run_module, tmp_path):
     _, result = run_module("aloha_restart", dict(args(path), user="nobody"), secrets={"pw": PASSWORD})
     assert result["cause"] == "restart_failed"
     assert result["error"].startswith("runuser -u nobody -- %s exited with rc " % (path / "scripts" / "restart-server"))
+
+
+@pytest.mark.ansible_cli
+def test_neither_root_nor_the_aloha_user_is_refused_with_the_fix(run_module, tmp_path, monkeypatch):
+    # Without become, the module runs as the SSH user: it cannot switch to
+    # the Aloha user. The interpreter drops to "nobody" (setpriv), and the
+    # module comes over stdin (pipelining), as it does over SSH.
+    wrapper = tmp_path / "python-as-nobody"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups %s \"$@\"\n"
+                       % TARGET_PYTHON)
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("ANSIBLE_PIPELINING", "1")
+    script = tmp_path / "deploy" / "scripts" / "restart-server"
+    proc, result = run_module("aloha_restart", dict(deploy_path=str(tmp_path / "deploy"), user="aloha"),
+                              python=str(wrapper))
+    assert result["failed"] is True and result["cause"] == "restart_failed", proc.stdout
+    assert result["error"] == "must run as root (become: true) or as aloha to run %s." % script
+    assert result["cmd"] == [str(script)]

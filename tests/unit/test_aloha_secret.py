@@ -12,6 +12,7 @@ import stat
 import pytest
 
 import aloha_secret
+from conftest import TARGET_PYTHON
 from ansible.module_utils import aloha_email_secrets as secrets_file
 
 # A realistic secrets file: other secrets, comments, blank lines, another
@@ -633,3 +634,40 @@ def test_plan_creates_a_file_given_by_a_relative_path(tmp_path, monkeypatch):
     # No directory part: the current one.
     monkeypatch.chdir(tmp_path)
     assert secrets_file.plan("aloha-secrets.conf", "email_password", "v", "present")["action"] == "created"
+
+
+# Records every file the module opens whose name holds ".aloha-secret." (a
+# Python audit hook, loaded by the interpreter wrapper below): where the
+# temporary copy of the secrets file was made.
+OPEN_RECORDER = '''import os, sys
+def _hook(event, args):
+    if event == "open" and ".aloha-secret." in str(args[0]):
+        with open(os.environ["ALOHA_UNIT_OPEN_LOG"], "a") as log:
+            log.write(os.path.abspath(str(args[0])) + "\\n")
+sys.addaudithook(_hook)
+'''
+
+
+@pytest.mark.ansible_cli
+def test_the_temporary_copy_is_made_beside_the_secrets_file(run_module, tmp_path):
+    # Beside the target, on its filesystem: the rename is atomic, and a run
+    # killed mid-write leaves the copy in /etc/aloha (root-only), never in
+    # /tmp or Ansible's working directory.
+    hook_dir = tmp_path / "hook"
+    hook_dir.mkdir()
+    (hook_dir / "sitecustomize.py").write_text(OPEN_RECORDER)
+    log = tmp_path / "opened.log"
+    wrapper = tmp_path / "python-recording-opens"
+    wrapper.write_text("#!/bin/sh\nPYTHONPATH=%s ALOHA_UNIT_OPEN_LOG=%s exec %s \"$@\"\n"
+                       % (hook_dir, log, TARGET_PYTHON))
+    wrapper.chmod(0o755)
+    target_dir = tmp_path / "etc-aloha"
+    target_dir.mkdir()
+    path = target_dir / "aloha-secrets.conf"
+    path.write_text("[secrets]\nsecret_key = k\n")
+    proc, result = run_secret(run_module, path, "n3w-pass", python=str(wrapper))
+    assert result["changed"] is True, proc.stdout
+    assert "email_password = n3w-pass\n" in path.read_text()
+    opened = log.read_text().splitlines()
+    assert opened and all(os.path.dirname(p) == str(target_dir) for p in opened), opened
+    assert sorted(os.listdir(target_dir)) == ["aloha-secrets.conf"]
