@@ -20,14 +20,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=/dev/null
 source "$ROOT/scripts/env.sh"
+# shellcheck source=tests/mutation/selections.sh
+source "$ROOT/tests/mutation/selections.sh"
 MUT_DIR="${MUT_DIR:-/tmp/aloha-mutmut}"
-if [ ! -d "$MUT_DIR" ]; then
-  mkdir -p "$MUT_DIR"
-  (cd "$ROOT" && git ls-files | tar --ignore-failed-read -cf - -T - 2>/dev/null | tar -xf - -C "$MUT_DIR")
-  # Uncommitted work in the role and tests counts too.
-  cp -a "$ROOT/roles/aloha_email/." "$MUT_DIR/roles/aloha_email/"
-  cp -a "$ROOT/tests/unit/." "$MUT_DIR/tests/unit/"
-fi
+if [ ! -d "$MUT_DIR" ]; then copy_work_tree "$ROOT" "$MUT_DIR"; fi
 cd "$MUT_DIR"
 export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
 # Modules run in the pytest process (tests/unit/conftest.py), not through the
@@ -35,8 +31,6 @@ export ALOHA_PROPERTY_EXAMPLES="${ALOHA_PROPERTY_EXAMPLES:-100}"
 # need the command (marked ansible_cli) still use it, after the others.
 export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
 
-# shellcheck source=tests/mutation/selections.sh
-source "$ROOT/tests/mutation/selections.sh"
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 for path in "${ORDER[@]}"; do
   echo "==> mutmut: $path ($(date -u +%H:%M:%S))"

@@ -33,10 +33,7 @@ export ALOHA_UNIT_INPROCESS="${ALOHA_UNIT_INPROCESS:-1}"
 WORK="$(mktemp -d /tmp/aloha-recheck.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 for worker in $(seq 1 "$JOBS"); do
-  mkdir "$WORK/$worker"
-  (cd "$ROOT" && git ls-files | tar -cf - -T - | tar -xf - -C "$WORK/$worker")
-  cp -a "$ROOT/roles/aloha_email/." "$WORK/$worker/roles/aloha_email/"
-  cp -a "$ROOT/tests/unit/." "$WORK/$worker/tests/unit/"
+  copy_work_tree "$ROOT" "$WORK/$worker"
   cp "$MUT_DIR/.mutmut-cache" "$WORK/$worker/.run-cache"
 done
 sql() { sqlite3 "$WORK/1/.run-cache" "$1"; }

@@ -1,7 +1,18 @@
 # shellcheck shell=bash
 # Sourced by python.sh and recheck.sh: each module's unit test selection
-# (TESTS) and the order python.sh runs the modules in (ORDER, cheapest
-# first). Paths are relative to the work tree's root.
+# (TESTS), the order python.sh runs the modules in (ORDER, cheapest
+# first), and the copy of the work tree both mutate. Paths are relative to
+# the work tree's root.
+
+# copy_work_tree ROOT DEST: the tracked files, with uncommitted work in the
+# role and the unit tests (mutmut mutates the copy's sources in place).
+copy_work_tree() {
+  mkdir -p "$2"
+  (cd "$1" && git ls-files | tar --ignore-failed-read -cf - -T - 2>/dev/null | tar -xf - -C "$2")
+  cp -a "$1/roles/aloha_email/." "$2/roles/aloha_email/"
+  cp -a "$1/tests/unit/." "$2/tests/unit/"
+}
+
 LIB=roles/aloha_email/library
 UTILS=roles/aloha_email/module_utils
 U=tests/unit
