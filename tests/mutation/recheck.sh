@@ -36,7 +36,12 @@ for worker in $(seq 1 "$JOBS"); do
   copy_work_tree "$ROOT" "$WORK/$worker"
   cp "$MUT_DIR/.mutmut-cache" "$WORK/$worker/.run-cache"
 done
-sql() { sqlite3 "$WORK/1/.run-cache" "$1"; }
+# Python's sqlite3 module, not the sqlite3 command (not installed by setup).
+sql() {
+  python -c 'import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
+    print("|".join(map(str, row)))' "$WORK/1/.run-cache" "$1"
+}
 FROM="from Mutant m join Line l on m.line = l.id join SourceFile f on l.sourcefile = f.id"
 
 # check PATH ID...: in the current directory (a worker's copy), one line per
