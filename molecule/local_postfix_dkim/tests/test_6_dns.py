@@ -23,7 +23,8 @@ DIRECT = {"aloha_email_local_relay_host": "", "aloha_email_local_relay_user": ""
 def dns_check(name):
     """Run the role on NAME with the DNS check asking the fixture; the
     check's line for each of NAME's domains, by domain."""
-    proc = run_role(name, {"aloha_email_local_dns_check_nameservers": [address(smtp_host())]}, playbook=CONVERGE,
+    proc = run_role(name, {"aloha_email_local_dns_check": True,
+                          "aloha_email_local_dns_check_nameservers": [address(smtp_host())]}, playbook=CONVERGE,
                     env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"})
     assert proc.returncode == 0, proc.stdout
     run, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
