@@ -141,6 +141,18 @@ def test_wait_for_relay_gives_up_at_the_deadline_itself(monkeypatch, no_sleep):
     assert queue.calls == [["postqueue", "-j"]]
 
 
+def test_wait_for_relay_looks_again_soon_then_every_3_seconds(monkeypatch):
+    # The test emails leave at the sixth look: the waits before it start at
+    # half a second and double, up to 3 s.
+    sleeps = []
+    monkeypatch.setattr(mod.time, "sleep", sleeps.append)
+    stuck = queue_line("D4", 2000, RECIPIENT, AUTH_REASON)
+    queue = ScriptedQueue([stuck] * 5 + [""])
+    assert mod.wait_for_relay(queue, [RECIPIENT], since=1999, timeout=600, secrets=[]) is None
+    assert sleeps == [0.5, 1, 2, 3, 3]
+    assert queue.calls.count(["postqueue", "-j"]) == 6
+
+
 def test_wait_for_relay_postqueue_failing_is_reported_scrubbed():
     class Broken(ScriptedQueue):
         def run_command(self, argv):

@@ -329,6 +329,7 @@ def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None,
         return None
     deadline = time.monotonic() + timeout
     known = {}
+    looks = 0
     while True:
         rc, out, err = module.run_command(["postqueue", "-j"])
         if rc != 0:
@@ -348,7 +349,10 @@ def wait_for_relay(module, recipients, since, timeout, secrets, login_user=None,
         for entry in entries:
             if entry.get("queue_name") == "deferred" and entry.get("queue_id"):
                 module.run_command(["postqueue", "-i", entry["queue_id"]])
-        time.sleep(3)
+        # postfix usually passes mail on within a second: look again soon,
+        # then every 3 s.
+        time.sleep(min(3, 0.5 * 2 ** looks))
+        looks += 1
     if not entries:
         return None
     reasons = delay_reasons(entries, secrets, login_user, known)
