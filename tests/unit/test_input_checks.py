@@ -1,5 +1,5 @@
-"""The role's input checks (tasks/check.yml, the assert before any module
-runs) against the examples of issue 10: a value with a trailing newline
+"""The role's input checks (tasks/check.yml, its first task: one `fail`
+whose message joins every failing check's, before any module runs) against the examples of issue 10: a value with a trailing newline
 (what a YAML `|` scalar gives) is refused by every validator, and a login
 over a cleartext connection is refused unless aloha_email_allow_cleartext_login
 says it is meant. Each refused case has a control: the same input without
