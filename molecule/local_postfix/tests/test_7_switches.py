@@ -35,24 +35,21 @@ def role(extra=None, **kwargs):
 
 
 @pytest.fixture()
-def restore():
-    """The scenario's configuration again after the test, checked by the
-    files being as before."""
+def unchanged():
+    """The files before the test; after it they must be as before. Alone,
+    for a test whose runs fail and change nothing, or roll back."""
     before = file_checksums(TARGET, LOCAL_FILES)
     yield before
-    proc = role()
-    assert proc.returncode == 0, proc.stdout
     assert file_checksums(TARGET, LOCAL_FILES) == before
 
 
 @pytest.fixture()
-def unchanged():
-    """For a test whose runs fail and change nothing, or roll back: the
-    files after the test are checked against these, with no run to
-    restore them."""
-    before = file_checksums(TARGET, LOCAL_FILES)
-    yield before
-    assert file_checksums(TARGET, LOCAL_FILES) == before
+def restore(unchanged):
+    """The scenario's configuration again after the test (a role run),
+    checked by unchanged's teardown, which runs after this one."""
+    yield unchanged
+    proc = role()
+    assert proc.returncode == 0, proc.stdout
 
 
 def smtp_answer(script):
