@@ -115,11 +115,13 @@ CASES = {
 MARKER = "/var/tmp/.aloha-matrix-marker"
 # What changes while the matrix runs without being the role's doing: the
 # journal, Ansible's own remote temporary files (the podman connection
-# copies some modules there and removes them after the task), and the
-# mtime of the temporary directories themselves (an entry made and removed
+# copies some modules there and removes them after the task), the test
+# hosts' bytecode cache of module code (tests/fixtures/roles/
+# aloha_test_pycache: a module's first run adds its entry), and the mtime
+# of the temporary directories themselves (an entry made and removed
 # again). Anything left inside them is still reported.
-BACKGROUND = ("/var/log/journal/", "/root/.ansible/")
-BACKGROUND_DIRS = ("/root/.ansible", "/tmp", "/var/tmp")
+BACKGROUND = ("/var/log/journal/", "/root/.ansible/", "/var/cache/aloha-test-pycache/")
+BACKGROUND_DIRS = ("/root/.ansible", "/tmp", "/var/tmp", "/var/cache/aloha-test-pycache")
 
 
 def state(name):
